@@ -55,7 +55,10 @@ impl Headers {
 
     /// The first value of `name`, as bytes.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.get_all(name).next()
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value.as_slice())
     }
 
     /// The first value of `name` as text, if it is valid UTF-8.
