@@ -1,6 +1,39 @@
 //! # webproxy
 //!
-//! A small HTTP/1.1 forward proxy, built in stages for teaching.
+//! A small HTTP/1.1 forward proxy, built in stages for teaching. Each stage
+//! binary in `stages/` wires together pieces of this library; later stages
+//! add modules without changing the earlier ones.
 //!
+//! ## Module map
+//!
+//! Messages on the wire (all stages):
 //! - [`headers`]: an ordered, case-insensitive list of header fields.
+//! - [`message`]: request and response heads, parsed with `httparse`, with limits.
+//! - [`uri`]: request targets: absolute-form, authority-form, hosts and ports.
+//! - [`conn`]: a TCP connection with a read buffer that reads whole heads.
+//! - [`body`]: message framing (Content-Length, chunked, close) and streaming copies.
+//! - [`forward`]: what a proxy changes in a message: hop-by-hop fields, Host, Via.
+//! - [`error`]: the error responses the proxy writes itself.
+//!
+//! Relaying and serving:
+//! - [`relay`]: one request to the origin and its response back; timeouts.
+//! - [`simple`]: stage 1's server, one client at a time.
+//! - [`pool`]: a fixed-size thread pool with a bounded queue (stage 2).
+//! - [`server`]: the concurrent server with persistent connections (stage 2 on).
+//!
+//! Around the edges:
+//! - [`cli`]: the command line every stage shares.
+//! - [`logging`]: logger setup and the access-log line.
+pub mod body;
+pub mod cli;
+pub mod conn;
+pub mod error;
+pub mod forward;
 pub mod headers;
+pub mod logging;
+pub mod message;
+pub mod pool;
+pub mod relay;
+pub mod server;
+pub mod simple;
+pub mod uri;

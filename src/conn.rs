@@ -1,0 +1,318 @@
+//! A TCP connection with a read buffer that knows about message heads.
+//!
+//! The classic student proxy calls `recv(1024)` once and hopes the whole
+//! request is in it. TCP promises no such thing: a head can arrive one byte at
+//! a time, and the bytes after the head (a body, or the next pipelined
+//! request) can arrive in the same read. [`Conn`] keeps every byte it has read
+//! until someone consumes it, so:
+//!
+//! - [`Conn::read_request_head`] reads until the parser says the head is
+//!   complete, however the packets fell;
+//! - whatever followed the head stays in the buffer and is served first by
+//!   `Read`/`BufRead`, so bodies and pipelined requests are never lost.
+//!
+//! Writes go straight to the socket: callers assemble a whole head before
+//! writing it, so small writes do not turn into many packets.
+
+use std::io::{self, BufRead, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::error::HttpError;
+use crate::message::{self, Parsed, RequestHead, ResponseHead};
+
+const INITIAL_BUFFER: usize = 8 * 1024;
+/// Reads of at least this size bypass the buffer when it is empty, so large
+/// bodies are copied once, not twice.
+const BUFFER_READ_SIZE: usize = 64 * 1024;
+
+/// Why no request head could be read.
+#[derive(Debug)]
+pub enum HeadError {
+    /// The peer closed the connection cleanly before sending anything.
+    Closed,
+    /// Nothing arrived before the read timeout: an idle connection.
+    Idle,
+    /// Something is wrong and the client should be told.
+    Http(HttpError),
+    /// The connection failed under us; there is nobody left to tell.
+    Io(io::Error),
+}
+
+/// A TCP stream with a read buffer.
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+pub fn is_timeout(e: &io::Error) -> bool {
+    // SO_RCVTIMEO shows up as WouldBlock on Unix and TimedOut on Windows.
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream) -> Self {
+        Conn {
+            stream,
+            buf: vec![0; INITIAL_BUFFER],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.stream.peer_addr().ok()
+    }
+
+    pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout))
+    }
+
+    pub fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
+        self.stream.set_write_timeout(Some(timeout))
+    }
+
+    /// Bytes read from the socket but not consumed yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Gives back the socket and any bytes already read past what was
+    /// consumed. A CONNECT tunnel needs both: bytes the client sent right
+    /// after its CONNECT head must not be lost.
+    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        let pending = self.buffered().to_vec();
+        (self.stream, pending)
+    }
+
+    /// Reads more bytes into the buffer; returns how many (0 at end of
+    /// stream). Grows the buffer up to `limit` bytes of unconsumed data.
+    fn fill_more(&mut self, limit: usize) -> io::Result<usize> {
+        if self.start > 0 && self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown = (self.buf.len() * 2).min(limit + 1).max(self.buf.len() + 1);
+            self.buf.resize(grown, 0);
+        }
+        let n = self.stream.read(&mut self.buf[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Waits until at least one byte is buffered. `Ok(false)` means the peer
+    /// closed the connection. A timeout comes back as an error for which
+    /// [`is_timeout`] is true, and loses nothing.
+    pub fn wait_readable(&mut self) -> io::Result<bool> {
+        if self.start < self.end {
+            return Ok(true);
+        }
+        self.start = 0;
+        self.end = 0;
+        Ok(self.fill_more(message::MAX_HEAD_BYTES)? > 0)
+    }
+
+    // ANCHOR: read_head
+    /// Reads until `parse` finds a complete head, then consumes it.
+    fn read_head<T>(
+        &mut self,
+        parse: impl Fn(&[u8]) -> Result<Parsed<T>, HttpError>,
+    ) -> Result<T, HeadError> {
+        loop {
+            if self.start < self.end {
+                match parse(self.buffered()).map_err(HeadError::Http)? {
+                    Parsed::Complete(head, used) => {
+                        self.start += used;
+                        return Ok(head);
+                    }
+                    Parsed::Partial => {}
+                }
+            }
+            let had_bytes = self.start < self.end;
+            match self.fill_more(message::MAX_HEAD_BYTES) {
+                Ok(0) if had_bytes => {
+                    return Err(HeadError::Http(HttpError::bad_request(
+                        "connection closed in the middle of the request head",
+                    )));
+                }
+                Ok(0) => return Err(HeadError::Closed),
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) && had_bytes => {
+                    return Err(HeadError::Http(HttpError::new(
+                        408,
+                        "timed out waiting for the rest of the request head",
+                    )));
+                }
+                Err(e) if is_timeout(&e) => return Err(HeadError::Idle),
+                Err(e) => return Err(HeadError::Io(e)),
+            }
+        }
+    }
+    // ANCHOR_END: read_head
+
+    /// Reads one request head, however many reads it takes.
+    pub fn read_request_head(&mut self) -> Result<RequestHead, HeadError> {
+        self.read_head(message::parse_request)
+    }
+
+    /// Reads one response head. Errors are described for the log; the
+    /// caller turns them into a 502 or, for a timeout, a 504.
+    pub fn read_response_head(&mut self) -> Result<ResponseHead, HeadError> {
+        self.read_head(|buf| message::parse_response(buf).map_err(HttpError::bad_gateway))
+    }
+
+    /// Closes politely: stop sending, then discard whatever the peer had
+    /// already sent. Closing a socket with unread data makes the kernel send
+    /// a reset, which can destroy the end of a response the client has not
+    /// read yet.
+    pub fn close(mut self) {
+        let _ = self.stream.flush();
+        let _ = self.stream.shutdown(Shutdown::Write);
+        if self.stream.set_nonblocking(true).is_ok() {
+            let mut scratch = [0u8; 4096];
+            for _ in 0..16 {
+                match self.stream.read(&mut scratch) {
+                    Ok(n) if n > 0 => continue,
+                    _ => break,
+                }
+            }
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end && out.len() >= BUFFER_READ_SIZE {
+            return self.stream.read(out);
+        }
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Conn {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            // Refill with a read as large as the buffer, so body copies
+            // take few system calls.
+            if self.buf.len() < BUFFER_READ_SIZE {
+                self.buf.resize(BUFFER_READ_SIZE, 0);
+            }
+            let n = self.stream.read(&mut self.buf)?;
+            self.end = n;
+        }
+        Ok(self.buffered())
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.start = (self.start + amount).min(self.end);
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.stream.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+
+    /// A connected pair on loopback, with timeouts so a bug fails fast.
+    fn pair() -> (TcpStream, Conn) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (client, Conn::new(server))
+    }
+
+    #[test]
+    fn head_split_across_writes_and_body_kept() {
+        let (mut client, mut conn) = pair();
+        let writer = thread::spawn(move || {
+            for piece in [
+                &b"GET http://a.test/ HT"[..],
+                b"TP/1.1\r\nHost: a",
+                b".test\r\n\r\nbody",
+            ] {
+                client.write_all(piece).unwrap();
+                client.flush().unwrap();
+                thread::sleep(Duration::from_millis(20));
+            }
+            client
+        });
+        let head = conn.read_request_head().unwrap();
+        assert_eq!(head.target, "http://a.test/");
+        let _client = writer.join().unwrap();
+        let mut body = [0u8; 4];
+        conn.read_exact(&mut body).unwrap();
+        assert_eq!(&body, b"body");
+    }
+
+    #[test]
+    fn clean_close_and_truncated_head() {
+        let (client, mut conn) = pair();
+        drop(client);
+        assert!(matches!(conn.read_request_head(), Err(HeadError::Closed)));
+
+        let (mut client, mut conn) = pair();
+        client
+            .write_all(b"GET http://a.test/ HTTP/1.1\r\n")
+            .unwrap();
+        drop(client);
+        match conn.read_request_head() {
+            Err(HeadError::Http(e)) => assert_eq!(e.status, 400),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn slow_head_is_408_and_silence_is_idle() {
+        let (mut client, mut conn) = pair();
+        conn.set_read_timeout(Duration::from_millis(100)).unwrap();
+        assert!(matches!(conn.read_request_head(), Err(HeadError::Idle)));
+        client
+            .write_all(b"GET http://a.test/ HTTP/1.1\r\n")
+            .unwrap();
+        match conn.read_request_head() {
+            Err(HeadError::Http(e)) => assert_eq!(e.status, 408),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pipelined_requests_are_both_read() {
+        let (mut client, mut conn) = pair();
+        client
+            .write_all(b"GET http://a.test/1 HTTP/1.1\r\n\r\nGET http://a.test/2 HTTP/1.1\r\n\r\n")
+            .unwrap();
+        assert_eq!(conn.read_request_head().unwrap().target, "http://a.test/1");
+        assert_eq!(conn.read_request_head().unwrap().target, "http://a.test/2");
+    }
+}

@@ -1,0 +1,239 @@
+//! Rewriting messages as they pass through the proxy (RFC 9110 §7.6).
+//!
+//! A proxy is not a pipe. Some header fields describe one connection only —
+//! the hop-by-hop fields — and must be removed before the message travels
+//! on (§7.6.1): `Connection` and every field it names, plus `Proxy-Connection`,
+//! `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
+//! `Proxy-Authorization` and `Proxy-Authenticate`. Every other field is
+//! forwarded in the order it came, including ones we have never heard of
+//! (§5.3).
+//!
+//! Upstream, the request goes out in origin-form, `GET /path HTTP/1.1`, with
+//! a Host field made from the target URI (RFC 9112 §3.2). Both directions get
+//! a `Via` entry naming us (§7.6.3), which lets the next hop see that a proxy
+//! was involved and lets us notice a request that loops back to us. We always
+//! speak HTTP/1.1 ourselves, whatever version the peer used (RFC 9112 §2.3).
+
+use std::io::{self, Write};
+use std::time::SystemTime;
+
+use crate::body::Framing;
+use crate::headers::Headers;
+use crate::uri::AbsoluteUri;
+
+/// Our entry in `Via` headers: protocol version and a pseudonym.
+pub const VIA: &str = "1.1 webproxy";
+
+/// Fields that only ever mean something for a single connection.
+const HOP_BY_HOP: &[&str] = &[
+    "Connection",
+    "Proxy-Connection",
+    "Keep-Alive",
+    "TE",
+    "Trailer",
+    "Transfer-Encoding",
+    "Upgrade",
+    "Proxy-Authorization",
+    "Proxy-Authenticate",
+];
+
+// ANCHOR: strip_hop_by_hop
+/// Removes the hop-by-hop fields, including every field that `Connection`
+/// names (a sender can mark any field as hop-by-hop that way).
+pub fn strip_hop_by_hop(headers: &mut Headers) {
+    let named: Vec<String> = headers.list("Connection").map(str::to_string).collect();
+    for name in named
+        .iter()
+        .map(String::as_str)
+        .chain(HOP_BY_HOP.iter().copied())
+    {
+        headers.remove(name);
+    }
+}
+// ANCHOR_END: strip_hop_by_hop
+
+/// The request fields to send upstream: everything but hop-by-hop fields,
+/// the framing fields (we frame the body ourselves), `Host` (we set it from
+/// the target URI) and `Expect` (we answer `100-continue` ourselves).
+pub fn request_fields(original: &Headers) -> Headers {
+    let mut headers = original.clone();
+    strip_hop_by_hop(&mut headers);
+    for name in ["Host", "Content-Length", "Expect"] {
+        headers.remove(name);
+    }
+    headers
+}
+
+// ANCHOR: write_request_head
+/// Writes the request head we send upstream. `fields` comes from
+/// [`request_fields`], possibly with additions (the cache adds conditional
+/// fields). We always ask the origin to close: each request gets its own
+/// upstream connection, which keeps the relay simple to follow.
+pub fn write_request_head(
+    out: &mut impl Write,
+    method: &str,
+    uri: &AbsoluteUri,
+    fields: &Headers,
+    body: Framing,
+) -> io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    write!(head, "{method} {} HTTP/1.1\r\n", uri.path_and_query)?;
+    write!(head, "Host: {}\r\n", uri.authority.host_header())?;
+    fields.write_to(&mut head)?;
+    match body {
+        Framing::Length(n) => write!(head, "Content-Length: {n}\r\n")?,
+        Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::Empty | Framing::UntilClose => {}
+    }
+    write!(head, "Via: {VIA}\r\nConnection: close\r\n\r\n")?;
+    out.write_all(&head)
+}
+// ANCHOR_END: write_request_head
+
+/// Should the client connection stay open after this response?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persist {
+    KeepAlive,
+    Close,
+}
+
+/// The framing to use toward the client for a body framed as `upstream`.
+/// Chunked bodies are re-chunked for HTTP/1.1 clients; an HTTP/1.0 client
+/// does not understand chunked, so it gets the body delimited by close.
+pub fn client_framing(upstream: Framing, client_minor_version: u8) -> Framing {
+    match upstream {
+        Framing::Chunked if client_minor_version == 0 => Framing::UntilClose,
+        other => other,
+    }
+}
+
+/// The response fields to send to the client: hop-by-hop fields removed,
+/// and the framing fields removed when we frame the body ourselves. A
+/// response without a body keeps its Content-Length, which then describes
+/// the representation (a HEAD or 304 response), not this message.
+pub fn response_fields(original: &Headers, framing: Framing) -> Headers {
+    let mut headers = original.clone();
+    strip_hop_by_hop(&mut headers);
+    if framing != Framing::Empty {
+        headers.remove("Content-Length");
+    }
+    headers
+}
+
+// ANCHOR: write_response_head
+/// Writes a response head to the client. `fields` should come from
+/// [`response_fields`]; this adds the framing, `Date` when the origin sent
+/// none (RFC 9110 §6.6.1), our `Via`, and the connection's fate.
+pub fn write_response_head(
+    out: &mut impl Write,
+    status: u16,
+    reason: &str,
+    fields: &Headers,
+    body: Framing,
+    persist: Persist,
+    client_minor_version: u8,
+) -> io::Result<u64> {
+    let mut head = Vec::with_capacity(512);
+    write!(head, "HTTP/1.1 {status} {reason}\r\n")?;
+    fields.write_to(&mut head)?;
+    if !fields.contains("Date") {
+        write!(
+            head,
+            "Date: {}\r\n",
+            httpdate::fmt_http_date(SystemTime::now())
+        )?;
+    }
+    match body {
+        Framing::Length(n) => write!(head, "Content-Length: {n}\r\n")?,
+        Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::Empty | Framing::UntilClose => {}
+    }
+    write!(head, "Via: {VIA}\r\n")?;
+    match persist {
+        Persist::Close => head.extend_from_slice(b"Connection: close\r\n"),
+        // HTTP/1.0 clients need to hear that the connection stays open.
+        Persist::KeepAlive if client_minor_version == 0 => {
+            head.extend_from_slice(b"Connection: keep-alive\r\n")
+        }
+        Persist::KeepAlive => {}
+    }
+    head.extend_from_slice(b"\r\n");
+    out.write_all(&head)?;
+    Ok(head.len() as u64)
+}
+// ANCHOR_END: write_response_head
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uri::parse_absolute;
+
+    #[test]
+    fn hop_by_hop_fields_and_named_fields_go() {
+        let mut h = Headers::new();
+        h.append("Accept", "*/*");
+        h.append("Connection", "keep-alive, X-Secret");
+        h.append("X-Secret", "1");
+        h.append("Proxy-Connection", "keep-alive");
+        h.append("Keep-Alive", "timeout=5");
+        h.append("TE", "trailers");
+        h.append("Upgrade", "websocket");
+        h.append("Proxy-Authorization", "Basic eA==");
+        h.append("X-Unknown", "kept");
+        strip_hop_by_hop(&mut h);
+        let names: Vec<_> = h.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec!["Accept", "X-Unknown"]);
+    }
+
+    #[test]
+    fn upstream_head_is_origin_form_with_host_and_via() {
+        let uri = parse_absolute("http://A.test:8080/p?q=1").unwrap();
+        let mut original = Headers::new();
+        original.append("Host", "wrong.test");
+        original.append("User-Agent", "t");
+        original.append("Content-Length", "3");
+        let mut out = Vec::new();
+        write_request_head(
+            &mut out,
+            "POST",
+            &uri,
+            &request_fields(&original),
+            Framing::Length(3),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /p?q=1 HTTP/1.1\r\nHost: a.test:8080\r\nUser-Agent: t\r\n\
+             Content-Length: 3\r\nVia: 1.1 webproxy\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn response_head_reframes_and_adds_date() {
+        let mut original = Headers::new();
+        original.append("Transfer-Encoding", "chunked");
+        original.append("Content-Length", "10");
+        original.append("X-A", "1");
+        let fields = response_fields(&original, Framing::Chunked);
+        let mut out = Vec::new();
+        write_response_head(
+            &mut out,
+            200,
+            "OK",
+            &fields,
+            Framing::Chunked,
+            Persist::Close,
+            1,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\nX-A: 1\r\nDate: "),
+            "{text}"
+        );
+        assert!(text.ends_with(
+            "Transfer-Encoding: chunked\r\nVia: 1.1 webproxy\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(!text.contains("Content-Length"));
+    }
+}
