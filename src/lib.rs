@@ -21,6 +21,9 @@
 //! - [`pool`]: a fixed-size thread pool with a bounded queue (stage 2).
 //! - [`server`]: the concurrent server with persistent connections (stage 2 on).
 //!
+//! Stage 4:
+//! - [`tunnel`]: CONNECT tunnels: the byte relay, the port policy and the tunnel limit.
+//!
 //! Around the edges:
 //! - [`cli`]: the command line every stage shares.
 //! - [`logging`]: logger setup and the access-log line.
@@ -36,4 +39,5 @@ pub mod pool;
 pub mod relay;
 pub mod server;
 pub mod simple;
+pub mod tunnel;
 pub mod uri;
