@@ -13,8 +13,10 @@ use std::path::PathBuf;
 use std::process;
 use std::time::Duration;
 
+use crate::connect::TunnelConfig;
 use crate::relay::Timeouts;
 use crate::server;
+use crate::tunnel::{PortPolicy, Tunnels};
 
 /// A group of flags that a stage may or may not offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +76,14 @@ impl Default for Options {
 impl Options {
     pub fn listen_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// Stage 4's tunnel settings; fails when `--connect-ports` does not parse.
+    pub fn tunnel_config(&self) -> Result<TunnelConfig, String> {
+        let ports = PortPolicy::parse(&self.connect_ports)
+            .map_err(|e| format!("--connect-ports {:?}: {e}", self.connect_ports))?;
+        let tunnels = Tunnels::new(self.max_tunnels, self.tunnel_idle_timeout);
+        Ok(TunnelConfig { tunnels, ports })
     }
 
     pub fn server_config(&self) -> server::Config {

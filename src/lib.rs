@@ -22,6 +22,7 @@
 //! - [`server`]: the concurrent server with persistent connections (stage 2 on).
 //!
 //! Stage 4:
+//! - [`connect`]: the HTTP side of CONNECT: checks, the upstream connection, the 200.
 //! - [`tunnel`]: CONNECT tunnels: the byte relay, the port policy and the tunnel limit.
 //!
 //! Around the edges:
@@ -30,6 +31,7 @@
 pub mod body;
 pub mod cli;
 pub mod conn;
+pub mod connect;
 pub mod error;
 pub mod forward;
 pub mod headers;

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, HeadError, is_timeout};
+use crate::connect::{self, TunnelConfig};
 use crate::error::{HttpError, write_error};
 use crate::forward::Persist;
 use crate::logging::Access;
@@ -62,12 +63,14 @@ const IDLE_SLICE: Duration = Duration::from_millis(100);
 /// The stage 2 server. Later stages add their pieces with `with_*` methods.
 pub struct Server {
     config: Config,
+    tunnels: Option<TunnelConfig>,
 }
 
 struct Shared {
     config: Config,
     pool: PoolHandle,
     active: AtomicUsize,
+    tunnels: Option<TunnelConfig>,
 }
 
 // ANCHOR: slot
@@ -96,7 +99,16 @@ struct Client {
 
 impl Server {
     pub fn new(config: Config) -> Server {
-        Server { config }
+        Server {
+            config,
+            tunnels: None,
+        }
+    }
+
+    /// Stage 4: answer CONNECT by opening tunnels.
+    pub fn with_tunnels(mut self, tunnels: TunnelConfig) -> Server {
+        self.tunnels = Some(tunnels);
+        self
     }
 
     // ANCHOR: run
@@ -110,6 +122,7 @@ impl Server {
             pool: pool.handle(),
             active: AtomicUsize::new(0),
             config,
+            tunnels: self.tunnels,
         });
         log::info!(
             "serving with {} worker threads, at most {} connections",
@@ -234,28 +247,33 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
         if client.conn.set_read_timeout(timeouts.client_read).is_err() {
             return client.conn.close();
         }
-        match handle_one(&shared, &mut client) {
+        let started = Instant::now();
+        let request = match client.conn.read_request_head() {
+            Ok(request) => request,
+            Err(HeadError::Http(error)) => {
+                respond_with_error(&mut client.conn, client.peer, None, &error, started);
+                return client.conn.close();
+            }
+            Err(HeadError::Closed | HeadError::Idle | HeadError::Io(_)) => {
+                return client.conn.close();
+            }
+        };
+        if request.method == "CONNECT"
+            && let Some(tunnels) = &shared.tunnels
+        {
+            // The connection becomes a tunnel and leaves the pool; its slot
+            // goes with it and is freed when the tunnel closes.
+            let Client { conn, _slot, .. } = client;
+            return connect::handle(tunnels, &request, conn, timeouts, _slot, started);
+        }
+        let result = dispatch(&shared, &mut client.conn, &request);
+        match finish(&mut client.conn, client.peer, &request, result, started) {
             Persist::KeepAlive => client.idle_since = Instant::now(),
             Persist::Close => return client.conn.close(),
         }
     }
 }
 // ANCHOR_END: serve
-
-/// Reads one request and answers it.
-fn handle_one(shared: &Shared, client: &mut Client) -> Persist {
-    let started = Instant::now();
-    let request = match client.conn.read_request_head() {
-        Ok(request) => request,
-        Err(HeadError::Http(error)) => {
-            respond_with_error(&mut client.conn, client.peer, None, &error, started);
-            return Persist::Close;
-        }
-        Err(HeadError::Closed | HeadError::Idle | HeadError::Io(_)) => return Persist::Close,
-    };
-    let result = dispatch(shared, &mut client.conn, &request);
-    finish(&mut client.conn, client.peer, &request, result, started)
-}
 
 /// Decides what kind of request this is and who answers it.
 fn dispatch(
@@ -264,7 +282,8 @@ fn dispatch(
     request: &RequestHead,
 ) -> Result<Outcome, RelayError> {
     if request.method == "CONNECT" {
-        return Err(HttpError::new(501, "CONNECT (HTTPS tunnelling) arrives in stage 4").into());
+        let why = "this stage does not tunnel; CONNECT (HTTPS) arrives in stage 4";
+        return Err(HttpError::new(501, why).into());
     }
     let target = uri::proxy_target(request)?;
     relay::forward(conn, request, &target, &shared.config.timeouts, true)
