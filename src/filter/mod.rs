@@ -5,9 +5,14 @@
 //! the policy only; the server decides when to ask and what to send.
 //!
 //! - [`rules`]: the rule syntax, label-aligned matching and the decision.
+//! - [`live`]: the rules in force, swapped while worker threads read them.
+//! - [`edit`]: adding and removing rules in a file, atomically.
 
+pub mod edit;
+pub mod live;
 pub mod rules;
 
+pub use live::{LiveRules, Watcher};
 pub use rules::{
     HostPattern, ListKind, Pattern, Refusal, RefusalKind, Rule, RuleDiff, RuleError, RuleSet,
     Source, Verdict, normalize_path, parse_rule,
