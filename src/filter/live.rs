@@ -8,6 +8,12 @@
 //! them, and a request never sees a half-parsed file. A file that fails to
 //! parse changes nothing: the old rules stay in force and the log says where
 //! the mistake is.
+//!
+//! Whoever edits the files should replace them in one step (write a new file,
+//! rename it over the old one, as `edit.rs` does). A program that truncates
+//! and rewrites in place may be caught half way by a tick; the next tick
+//! then loads the finished file, but for one interval the rules were those
+//! of a partial file.
 
 use std::fs;
 use std::hash::{DefaultHasher, Hasher};
@@ -345,6 +351,7 @@ impl Drop for Watcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::filter::edit::write_atomically;
     use crate::filter::rules::Verdict;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Instant;
@@ -475,13 +482,16 @@ mod tests {
         let rules = LiveRules::load(std::slice::from_ref(&block), &[]).expect("load");
         let watcher = rules.watch(Duration::from_millis(20)).expect("spawn");
 
-        fs::write(&block, "a.example\nnew.example\n").expect("rewrite");
+        // fs::write truncates and then writes: a watcher tick in between
+        // would load the empty file. Replace it in one step, as edit.rs does.
+        let replace = |text: &str| write_atomically(&block, text.as_bytes()).expect("rewrite");
+        replace("a.example\nnew.example\n");
         assert!(eventually(|| blocked(&rules, "new.example")));
 
         // Broken: once the watcher has read the file (its stamp holds the
         // broken contents), the rules must be the ones from before.
         let broken = "a.example\nnew.example\nexa mple\nlater.example\n";
-        fs::write(&block, broken).expect("break");
+        replace(broken);
         let read_by_watcher = || {
             let seen = lock(&rules.shared.seen);
             seen.first().and_then(|s| s.as_ref()).and_then(|s| s.hash)
