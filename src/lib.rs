@@ -25,14 +25,20 @@
 //! - [`connect`]: the HTTP side of CONNECT: checks, the upstream connection, the 200.
 //! - [`tunnel`]: CONNECT tunnels: the byte relay, the port policy and the tunnel limit.
 //!
+//! Stage 5:
+//! - [`filter`]: domain rules (block and allow lists), reloaded while the proxy runs.
+//! - [`acl`]: which client addresses may use the proxy.
+//!
 //! Around the edges:
 //! - [`cli`]: the command line every stage shares.
 //! - [`logging`]: logger setup and the access-log line.
+pub mod acl;
 pub mod body;
 pub mod cli;
 pub mod conn;
 pub mod connect;
 pub mod error;
+pub mod filter;
 pub mod forward;
 pub mod headers;
 pub mod logging;
