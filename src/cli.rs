@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use std::process;
 use std::time::Duration;
 
+use crate::access::AccessConfig;
+use crate::acl::ClientAcl;
 use crate::connect::TunnelConfig;
+use crate::filter::LiveRules;
 use crate::relay::Timeouts;
 use crate::server;
 use crate::tunnel::{PortPolicy, Tunnels};
@@ -86,6 +89,26 @@ impl Options {
         Ok(TunnelConfig { tunnels, ports })
     }
 
+    /// Stage 5's access rules. Refuses to build an open proxy: listening
+    /// beyond loopback needs an explicit `--allow-clients`.
+    pub fn access_config(&self) -> Result<AccessConfig, String> {
+        let clients = match &self.allow_clients {
+            Some(spec) => ClientAcl::parse(spec).map_err(|e| format!("--allow-clients: {e}"))?,
+            None if self.bind.is_loopback() => ClientAcl::loopback(),
+            None => {
+                return Err(format!(
+                    "refusing to listen on {} without --allow-clients: anyone who can reach \
+                     this address could use the proxy (an open proxy). Name the networks \
+                     that may use it, e.g. --allow-clients 192.168.1.0/24",
+                    self.bind
+                ));
+            }
+        };
+        let rules =
+            LiveRules::load(&self.block_files, &self.allow_files).map_err(|e| e.to_string())?;
+        Ok(AccessConfig { rules, clients })
+    }
+
     pub fn server_config(&self) -> server::Config {
         server::Config {
             threads: self.threads,
@@ -100,6 +123,16 @@ impl Options {
 pub enum Command {
     Run(Box<Options>),
     Help(String),
+    /// `block DOMAIN --file FILE` (stage 5): add a rule to a rules file.
+    Block {
+        rule: String,
+        file: PathBuf,
+    },
+    /// `unblock DOMAIN --file FILE` (stage 5): remove a rule.
+    Unblock {
+        rule: String,
+        file: PathBuf,
+    },
 }
 
 struct Flag {
@@ -219,6 +252,12 @@ pub fn usage(program: &str, about: &str, features: &[Feature]) -> String {
         text.push_str(&format!("  {left:<26} {}\n", flag.help));
     }
     text.push_str(&format!("  {:<26} {}\n", "--help", "print this help"));
+    if features.contains(&Feature::Filter) {
+        text.push_str(&format!(
+            "\nEditing rules files (the running proxy picks up the change):\n  \
+             {program} block DOMAIN --file FILE\n  {program} unblock DOMAIN --file FILE\n"
+        ));
+    }
     text.push_str("\nLogging: RUST_LOG=debug for more detail (default info).\n");
     text
 }
@@ -232,7 +271,12 @@ pub fn parse(
     features: &[Feature],
 ) -> Result<Command, String> {
     let mut options = Options::default();
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
+    if features.contains(&Feature::Filter)
+        && let Some(verb) = args.next_if(|a| a == "block" || a == "unblock")
+    {
+        return parse_edit(&verb, args.collect());
+    }
     while let Some(arg) = args.next() {
         if arg == "--help" || arg == "-h" {
             return Ok(Command::Help(usage(program, about, features)));
@@ -259,6 +303,22 @@ pub fn parse(
     Ok(Command::Run(Box::new(options)))
 }
 // ANCHOR_END: parse
+
+/// `block RULE --file FILE` or `unblock RULE --file FILE`.
+fn parse_edit(verb: &str, args: Vec<String>) -> Result<Command, String> {
+    let usage = format!("usage: {verb} DOMAIN --file FILE");
+    let (rule, file) = match args.as_slice() {
+        [rule, flag, file] if flag == "--file" => (rule, file),
+        [flag, file, rule] if flag == "--file" => (rule, file),
+        _ => return Err(usage),
+    };
+    let (rule, file) = (rule.clone(), PathBuf::from(file));
+    Ok(if verb == "block" {
+        Command::Block { rule, file }
+    } else {
+        Command::Unblock { rule, file }
+    })
+}
 
 fn apply(o: &mut Options, name: &str, value: &str) -> Result<(), String> {
     match name {
@@ -329,11 +389,29 @@ pub fn parse_or_exit(program: &str, about: &str, features: &[Feature]) -> Option
             print!("{text}");
             process::exit(0);
         }
+        Ok(Command::Block { rule, file }) => edit_and_exit(program, &rule, &file, true),
+        Ok(Command::Unblock { rule, file }) => edit_and_exit(program, &rule, &file, false),
         Err(e) => {
             eprintln!("{program}: {e}\nTry '{program} --help'.");
             process::exit(2);
         }
     }
+}
+
+/// Carries out `block` / `unblock` and exits.
+fn edit_and_exit(program: &str, rule: &str, file: &std::path::Path, block: bool) -> ! {
+    let result = if block {
+        crate::filter::edit::block(file, rule)
+    } else {
+        crate::filter::edit::unblock(file, rule)
+    };
+    match result {
+        Ok(true) if block => println!("added {rule} to {}", file.display()),
+        Ok(true) => println!("removed {rule} from {}", file.display()),
+        Ok(false) => println!("{} unchanged", file.display()),
+        Err(e) => fail(program, format!("{}: {e}", file.display())),
+    }
+    process::exit(0);
 }
 
 /// Prints `message` and exits with status 1: for setup errors such as a port
@@ -350,8 +428,33 @@ mod tests {
     fn run(args: &[&str], features: &[Feature]) -> Result<Options, String> {
         match parse(args.iter().map(|s| s.to_string()), "t", "test", features)? {
             Command::Run(o) => Ok(*o),
-            Command::Help(_) => Err("help".into()),
+            other => Err(format!("{other:?}")),
         }
+    }
+
+    #[test]
+    fn edit_subcommands_need_the_filter_feature() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let parsed = parse(
+            args(&["block", "ads.test", "--file", "b.txt"]),
+            "t",
+            "",
+            &[Feature::Filter],
+        );
+        assert!(matches!(parsed, Ok(Command::Block { ref rule, .. }) if rule == "ads.test"));
+        assert!(parse(args(&["unblock", "ads.test"]), "t", "", &[Feature::Filter]).is_err());
+        assert!(parse(args(&["block", "ads.test", "--file", "b"]), "t", "", &[]).is_err());
+    }
+
+    #[test]
+    fn no_open_proxy_by_accident() {
+        let f = &[Feature::Filter];
+        assert!(run(&[], f).unwrap().access_config().is_ok());
+        let open = run(&["--bind", "0.0.0.0"], f).unwrap();
+        let refused = open.access_config().err().unwrap_or_default();
+        assert!(refused.contains("--allow-clients"), "{refused}");
+        let fenced = run(&["--bind", "0.0.0.0", "--allow-clients", "10.0.0.0/8"], f).unwrap();
+        assert!(fenced.access_config().is_ok());
     }
 
     #[test]

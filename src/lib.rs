@@ -28,10 +28,12 @@
 //! Stage 5:
 //! - [`filter`]: domain rules (block and allow lists), reloaded while the proxy runs.
 //! - [`acl`]: which client addresses may use the proxy.
+//! - [`access`]: the HTTP side: client ACL on accept, domain rules, loop protection, the 403.
 //!
 //! Around the edges:
 //! - [`cli`]: the command line every stage shares.
 //! - [`logging`]: logger setup and the access-log line.
+pub mod access;
 pub mod acl;
 pub mod body;
 pub mod cli;

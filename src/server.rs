@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::access::{self, AccessConfig};
 use crate::conn::{Conn, HeadError, is_timeout};
 use crate::connect::{self, TunnelConfig};
 use crate::error::{HttpError, write_error};
@@ -64,13 +65,16 @@ const IDLE_SLICE: Duration = Duration::from_millis(100);
 pub struct Server {
     config: Config,
     tunnels: Option<TunnelConfig>,
+    access: Option<AccessConfig>,
 }
 
 struct Shared {
     config: Config,
     pool: PoolHandle,
     active: AtomicUsize,
+    local_addr: SocketAddr,
     tunnels: Option<TunnelConfig>,
+    access: Option<AccessConfig>,
 }
 
 // ANCHOR: slot
@@ -102,7 +106,14 @@ impl Server {
         Server {
             config,
             tunnels: None,
+            access: None,
         }
+    }
+
+    /// Stage 5: client ACL, domain rules and loop protection.
+    pub fn with_access(mut self, access: AccessConfig) -> Server {
+        self.access = Some(access);
+        self
     }
 
     /// Stage 4: answer CONNECT by opening tunnels.
@@ -121,8 +132,10 @@ impl Server {
         let shared = Arc::new(Shared {
             pool: pool.handle(),
             active: AtomicUsize::new(0),
+            local_addr: listener.local_addr()?,
             config,
             tunnels: self.tunnels,
+            access: self.access,
         });
         log::info!(
             "serving with {} worker threads, at most {} connections",
@@ -160,6 +173,17 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         shared: Arc::clone(shared),
     };
     let mut conn = Conn::new(stream);
+    if let Some(access) = &shared.access
+        && !access::client_allowed(access, peer)
+    {
+        // Nothing is read from a client we do not serve.
+        let _ = conn.set_write_timeout(Duration::from_secs(1));
+        let error = HttpError::new(403, "your address may not use this proxy");
+        let _ = write_error(&mut conn, &error);
+        log::warn!("{} refused: not in --allow-clients", show(peer));
+        conn.close();
+        return;
+    }
     if open > shared.config.max_connections {
         // A short write on a fresh socket: it cannot block for long, and the
         // write timeout bounds it anyway.
@@ -258,6 +282,12 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
                 return client.conn.close();
             }
         };
+        if let Some(access) = &shared.access
+            && let Err(denied) = check_access(&shared, access, &request)
+        {
+            refuse(&mut client.conn, client.peer, &request, &denied, started);
+            return client.conn.close();
+        }
         if request.method == "CONNECT"
             && let Some(tunnels) = &shared.tunnels
         {
@@ -274,6 +304,51 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
     }
 }
 // ANCHOR_END: serve
+
+// ANCHOR: check_access
+/// Applies stage 5's rules to a request. Targets that do not parse pass
+/// here: the handler that parses them answers with the right 400.
+fn check_access(
+    shared: &Shared,
+    access: &AccessConfig,
+    request: &RequestHead,
+) -> Result<(), access::Denied> {
+    let local = shared.local_addr;
+    if request.method == "CONNECT" {
+        match uri::parse_authority_form(&request.target) {
+            Ok(a) => access::check_request(access, request, &a.host, a.port, None, local),
+            Err(_) => Ok(()),
+        }
+    } else {
+        match uri::proxy_target(request) {
+            Ok(t) => {
+                let (host, port) = (&t.authority.host, t.authority.port);
+                access::check_request(access, request, host, port, Some(&t.path_and_query), local)
+            }
+            Err(_) => Ok(()),
+        }
+    }
+}
+// ANCHOR_END: check_access
+
+/// Sends the 403 for a refused request and logs it as BLOCKED.
+fn refuse(
+    conn: &mut Conn,
+    peer: Option<SocketAddr>,
+    request: &RequestHead,
+    denied: &access::Denied,
+    started: Instant,
+) {
+    let bytes = access::write_refusal(conn, request, denied).unwrap_or(0);
+    log::warn!(
+        "{} {} {}: {}",
+        show(peer),
+        request.method,
+        request.target,
+        denied.describe()
+    );
+    log_access(peer, request, 403, bytes, started, Some("BLOCKED"));
+}
 
 /// Decides what kind of request this is and who answers it.
 fn dispatch(
@@ -300,7 +375,7 @@ pub(crate) fn finish(
 ) -> Persist {
     match result {
         Ok(outcome) => {
-            access(peer, request, outcome.status, outcome.bytes, started, None);
+            log_access(peer, request, outcome.status, outcome.bytes, started, None);
             outcome.persist
         }
         Err(RelayError::Http(error)) => {
@@ -314,7 +389,7 @@ pub(crate) fn finish(
                 request.method,
                 request.target
             );
-            access(peer, request, status, bytes, started, Some("ABORTED"));
+            log_access(peer, request, status, bytes, started, Some("ABORTED"));
             Persist::Close
         }
     }
@@ -343,7 +418,7 @@ pub(crate) fn respond_with_error(
     .log();
 }
 
-fn access(
+fn log_access(
     peer: Option<SocketAddr>,
     request: &RequestHead,
     status: u16,
