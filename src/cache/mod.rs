@@ -2,4 +2,7 @@
 
 pub mod clock;
 pub mod control;
+pub mod disk;
+pub mod freshness;
 pub mod key;
+pub mod store;
