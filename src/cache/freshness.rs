@@ -36,7 +36,10 @@ pub const HEURISTIC_CAP_SECS: u64 = 24 * 60 * 60;
 /// Parses an HTTP date in any of its three formats (RFC 9110 §5.6.7):
 /// IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the obsolete RFC 850 form
 /// `Sunday, 06-Nov-94 08:49:37 GMT` and C's asctime `Sun Nov  6 08:49:37 1994`.
-/// `None` for anything else.
+/// `None` for anything else. (The RFC 850 form has a two-digit year, which
+/// httpdate reads as 1970–2069; RFC 9110 asks for a rolling 50-year window.
+/// The two only disagree for years like "75" meaning 2075, and the servers
+/// still sending this obsolete form date from the 1990s.)
 pub fn parse_date(value: &[u8]) -> Option<SystemTime> {
     let text = std::str::from_utf8(value).ok()?.trim();
     httpdate::parse_http_date(text).ok()
