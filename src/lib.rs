@@ -21,6 +21,10 @@
 //! - [`pool`]: a fixed-size thread pool with a bounded queue (stage 2).
 //! - [`server`]: the concurrent server with persistent connections (stage 2 on).
 //!
+//! Stage 3:
+//! - [`cache`]: what RFC 9111 lets a shared cache store, for how long, and the store itself.
+//! - [`caching`]: the request flow through the cache: hit, miss, revalidation, stale.
+//!
 //! Stage 4:
 //! - [`connect`]: the HTTP side of CONNECT: checks, the upstream connection, the 200.
 //! - [`tunnel`]: CONNECT tunnels: the byte relay, the port policy and the tunnel limit.
@@ -36,6 +40,7 @@
 pub mod access;
 pub mod acl;
 pub mod body;
+pub mod cache;
 pub mod cli;
 pub mod conn;
 pub mod connect;
