@@ -11,10 +11,12 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::access::AccessConfig;
 use crate::acl::ClientAcl;
+use crate::cache::{Cache, CacheConfig, SystemClock};
 use crate::connect::TunnelConfig;
 use crate::filter::LiveRules;
 use crate::relay::Timeouts;
@@ -79,6 +81,16 @@ impl Default for Options {
 impl Options {
     pub fn listen_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+
+    /// Stage 3's cache, opened (and, with `--cache-dir`, loaded from disk).
+    pub fn open_cache(&self) -> std::io::Result<Cache> {
+        let config = CacheConfig {
+            max_bytes: usize::try_from(self.cache_size).unwrap_or(usize::MAX),
+            max_object_bytes: usize::try_from(self.max_object_size).unwrap_or(usize::MAX),
+            dir: self.cache_dir.clone(),
+        };
+        Cache::new(config, Arc::new(SystemClock))
     }
 
     /// Stage 4's tunnel settings; fails when `--connect-ports` does not parse.

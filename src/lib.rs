@@ -41,6 +41,7 @@ pub mod access;
 pub mod acl;
 pub mod body;
 pub mod cache;
+pub mod caching;
 pub mod cli;
 pub mod conn;
 pub mod connect;

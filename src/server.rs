@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::access::{self, AccessConfig};
+use crate::cache::Cache;
+use crate::caching::{self, CacheResult};
 use crate::conn::{Conn, HeadError, is_timeout};
 use crate::connect::{self, TunnelConfig};
 use crate::error::{HttpError, write_error};
@@ -64,6 +66,7 @@ const IDLE_SLICE: Duration = Duration::from_millis(100);
 /// The stage 2 server. Later stages add their pieces with `with_*` methods.
 pub struct Server {
     config: Config,
+    cache: Option<Arc<Cache>>,
     tunnels: Option<TunnelConfig>,
     access: Option<AccessConfig>,
 }
@@ -73,6 +76,7 @@ struct Shared {
     pool: PoolHandle,
     active: AtomicUsize,
     local_addr: SocketAddr,
+    cache: Option<Arc<Cache>>,
     tunnels: Option<TunnelConfig>,
     access: Option<AccessConfig>,
 }
@@ -105,9 +109,16 @@ impl Server {
     pub fn new(config: Config) -> Server {
         Server {
             config,
+            cache: None,
             tunnels: None,
             access: None,
         }
+    }
+
+    /// Stage 3: answer from a cache that every worker shares.
+    pub fn with_cache(mut self, cache: Cache) -> Server {
+        self.cache = Some(Arc::new(cache));
+        self
     }
 
     /// Stage 5: client ACL, domain rules and loop protection.
@@ -134,6 +145,7 @@ impl Server {
             active: AtomicUsize::new(0),
             local_addr: listener.local_addr()?,
             config,
+            cache: self.cache,
             tunnels: self.tunnels,
             access: self.access,
         });
@@ -296,8 +308,15 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             let Client { conn, _slot, .. } = client;
             return connect::handle(tunnels, &request, conn, timeouts, _slot, started);
         }
-        let result = dispatch(&shared, &mut client.conn, &request);
-        match finish(&mut client.conn, client.peer, &request, result, started) {
+        let (result, note) = dispatch(&shared, &mut client.conn, &request);
+        match finish(
+            &mut client.conn,
+            client.peer,
+            &request,
+            result,
+            note,
+            started,
+        ) {
             Persist::KeepAlive => client.idle_since = Instant::now(),
             Persist::Close => return client.conn.close(),
         }
@@ -350,19 +369,32 @@ fn refuse(
     log_access(peer, request, 403, bytes, started, Some("BLOCKED"));
 }
 
-/// Decides what kind of request this is and who answers it.
+// ANCHOR: dispatch
+/// Decides who answers a request: the cache when there is one, else the
+/// origin. Returns what the cache did, for the access log.
 fn dispatch(
     shared: &Shared,
     conn: &mut Conn,
     request: &RequestHead,
-) -> Result<Outcome, RelayError> {
+) -> (Result<Outcome, RelayError>, Option<CacheResult>) {
     if request.method == "CONNECT" {
         let why = "this stage does not tunnel; CONNECT (HTTPS) arrives in stage 4";
-        return Err(HttpError::new(501, why).into());
+        return (Err(HttpError::new(501, why).into()), None);
     }
-    let target = uri::proxy_target(request)?;
-    relay::forward(conn, request, &target, &shared.config.timeouts, true)
+    let target = match uri::proxy_target(request) {
+        Ok(target) => target,
+        Err(e) => return (Err(e.into()), None),
+    };
+    let timeouts = &shared.config.timeouts;
+    match &shared.cache {
+        Some(cache) => {
+            let (result, note) = caching::handle(cache, conn, request, &target, timeouts);
+            (result, Some(note))
+        }
+        None => (relay::forward(conn, request, &target, timeouts, true), None),
+    }
 }
+// ANCHOR_END: dispatch
 
 /// Logs the exchange and, for an error that happened before any response
 /// was sent, sends the error response. Returns the connection's fate.
@@ -371,11 +403,14 @@ pub(crate) fn finish(
     peer: Option<SocketAddr>,
     request: &RequestHead,
     result: Result<Outcome, RelayError>,
+    note: Option<CacheResult>,
     started: Instant,
 ) -> Persist {
+    let note = note.map(|n| n.to_string());
     match result {
         Ok(outcome) => {
-            log_access(peer, request, outcome.status, outcome.bytes, started, None);
+            let (status, bytes) = (outcome.status, outcome.bytes);
+            log_access(peer, request, status, bytes, started, note.as_deref());
             outcome.persist
         }
         Err(RelayError::Http(error)) => {

@@ -66,6 +66,6 @@ fn serve_one(conn: &mut Conn, timeouts: &Timeouts) {
             Err(error) => Err(RelayError::Http(error)),
         }
     };
-    finish(conn, peer, &request, result, started);
+    finish(conn, peer, &request, result, None, started);
 }
 // ANCHOR_END: serve_one

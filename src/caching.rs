@@ -1,0 +1,437 @@
+//! Stage 3's request flow: the cache standing between client and origin.
+//!
+//! [`crate::cache`] knows what may be stored and when a stored response is
+//! fresh; this module does the talking. For each request it decides among
+//! the outcomes that RFC 9111 allows, and reports which one it took in a
+//! `Cache-Status` field (RFC 9211) and in the access log:
+//!
+//! | log         | what happened                                              | Cache-Status                      |
+//! |-------------|------------------------------------------------------------|-----------------------------------|
+//! | HIT         | a stored response was fresh enough (§4.2)                   | `webproxy; hit`                   |
+//! | MISS        | nothing usable was stored; the origin answered              | `webproxy; fwd=miss` (+ `stored`) |
+//! | REVALIDATED | a stale response was confirmed by a 304 (§4.3.3, §4.3.4)    | `webproxy; fwd=stale; fwd-status=304` |
+//! | STALE       | the origin failed, and a stale response stood in (§4.2.4)  | `webproxy; hit; detail=stale`     |
+//! | BYPASS      | the method is not cacheable; unsafe ones invalidate (§4.4) | `webproxy; fwd=method`            |
+//!
+//! No lock is held while talking to the network: the store hands out
+//! `Arc`s to stored responses, and a response is only inserted once its body
+//! has been read completely.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::body::Framing;
+use crate::cache::control::RequestDirectives;
+use crate::cache::freshness::{self, OriginFailure, Reuse};
+use crate::cache::{Cache, Capture, StoredResponse, key, policy};
+use crate::conn::Conn;
+use crate::error::HttpError;
+use crate::forward::{self, Persist};
+use crate::headers::Headers;
+use crate::message::{RequestHead, ResponseHead};
+use crate::relay::{self, Outcome, RelayError, Timeouts};
+use crate::uri::AbsoluteUri;
+
+/// What the cache did with one request, for the access log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheResult {
+    Hit,
+    Miss,
+    Revalidated,
+    Stale,
+    Bypass,
+}
+
+impl fmt::Display for CacheResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CacheResult::Hit => "HIT",
+            CacheResult::Miss => "MISS",
+            CacheResult::Revalidated => "REVALIDATED",
+            CacheResult::Stale => "STALE",
+            CacheResult::Bypass => "BYPASS",
+        })
+    }
+}
+
+/// The request fields a client uses to ask "only if changed"; when we
+/// validate a stored response we send our own instead (RFC 9111 §4.3.1).
+const CONDITIONALS: &[&str] = &[
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Match",
+    "If-Unmodified-Since",
+    "If-Range",
+];
+
+fn cache_status(value: &str) -> Headers {
+    let mut h = Headers::new();
+    h.append("Cache-Status", format!("webproxy; {value}"));
+    h
+}
+
+/// The cache key of a target: the normalised absolute URI.
+pub fn key_of(uri: &AbsoluteUri) -> String {
+    key::cache_key(
+        &uri.authority.host.to_string(),
+        uri.authority.port,
+        &uri.path_and_query,
+    )
+}
+
+// ANCHOR: handle
+/// Answers one request through the cache.
+pub fn handle(
+    cache: &Cache,
+    client: &mut Conn,
+    request: &RequestHead,
+    uri: &AbsoluteUri,
+    timeouts: &Timeouts,
+) -> (Result<Outcome, RelayError>, CacheResult) {
+    let key = key_of(uri);
+    if request.method != "GET" && request.method != "HEAD" {
+        return (
+            pass_through(cache, client, request, uri, &key, timeouts),
+            CacheResult::Bypass,
+        );
+    }
+    let directives = RequestDirectives::from_headers(&request.headers);
+    if let Some(stored) = cache.lookup(&key, &request.headers) {
+        let now = cache.clock().now();
+        match freshness::reuse(&stored, &directives, now).reuse {
+            Reuse::Fresh | Reuse::StaleAllowed => {
+                let result = serve_stored(client, request, &stored, now, "hit");
+                return (result, CacheResult::Hit);
+            }
+            // RFC 9111 §5.2.1.7: the client wants nothing from the origin.
+            Reuse::MustValidate if directives.only_if_cached => {}
+            // Only GET is validated: a HEAD for a stale entry goes to the
+            // origin as it is, below.
+            Reuse::MustValidate if request.method == "GET" => {
+                return validate(
+                    cache,
+                    client,
+                    request,
+                    uri,
+                    &key,
+                    stored,
+                    &directives,
+                    timeouts,
+                );
+            }
+            Reuse::MustValidate => {}
+        }
+    }
+    if directives.only_if_cached {
+        let e = HttpError::gateway_timeout("only-if-cached, and nothing fresh is stored");
+        return (Err(e.into()), CacheResult::Miss);
+    }
+    let fields = forward::request_fields(&request.headers);
+    let result = fetch(
+        cache,
+        client,
+        request,
+        uri,
+        &key,
+        &fields,
+        &directives,
+        timeouts,
+        "miss",
+    );
+    (result, CacheResult::Miss)
+}
+// ANCHOR_END: handle
+
+// ANCHOR: pass_through
+/// Relays a request the cache does not answer. A successful unsafe request
+/// (POST, PUT, DELETE, ...) may have changed the resource, so what we stored
+/// for it, and for the URIs its Location and Content-Location name on the
+/// same origin, is thrown away (RFC 9111 §4.4).
+fn pass_through(
+    cache: &Cache,
+    client: &mut Conn,
+    request: &RequestHead,
+    uri: &AbsoluteUri,
+    key: &str,
+    timeouts: &Timeouts,
+) -> Result<Outcome, RelayError> {
+    let fields = forward::request_fields(&request.headers);
+    let (mut upstream, head) = relay::send_request(client, request, uri, &fields, timeouts)?;
+    if policy::invalidates(&request.method, head.status) {
+        for stale in policy::invalidation_keys(key, &head.headers) {
+            cache.invalidate(&stale);
+        }
+    }
+    let status = cache_status("fwd=method");
+    relay::relay_response(client, request, &mut upstream, &head, &status, true, |_| {})
+}
+// ANCHOR_END: pass_through
+
+// ANCHOR: validate
+/// Asks the origin whether a stale stored response is still good, with the
+/// validators it came with (RFC 9111 §4.3.1). A 304 freshens it (§4.3.4);
+/// anything else replaces it. When the origin cannot be reached, or answers
+/// with a server error inside a `stale-if-error` window, the stale response
+/// stands in if nothing forbids it (§4.2.4, RFC 5861 §4).
+#[allow(clippy::too_many_arguments)]
+fn validate(
+    cache: &Cache,
+    client: &mut Conn,
+    request: &RequestHead,
+    uri: &AbsoluteUri,
+    key: &str,
+    stored: Arc<StoredResponse>,
+    directives: &RequestDirectives,
+    timeouts: &Timeouts,
+) -> (Result<Outcome, RelayError>, CacheResult) {
+    let mut fields = without_conditionals(request);
+    let validators = policy::validation_fields(&stored);
+    let has_validator = !validators.is_empty();
+    for f in &validators {
+        fields.append(&f.name, f.value.clone());
+    }
+
+    let request_time = cache.clock().now();
+    let (mut upstream, head) = match relay::send_request(client, request, uri, &fields, timeouts) {
+        Ok(exchange) => exchange,
+        Err(e) if e.status == 502 || e.status == 504 => {
+            return stale_or(
+                cache,
+                client,
+                request,
+                &stored,
+                directives,
+                OriginFailure::Unreachable,
+                e,
+            );
+        }
+        Err(e) => return (Err(e.into()), CacheResult::Miss),
+    };
+    let response_time = cache.clock().now();
+
+    if head.status == 304 && has_validator {
+        if let Some(fresh) = cache.freshen(key, &stored, &head.headers, request_time, response_time)
+        {
+            let result = serve_stored(
+                client,
+                request,
+                &fresh,
+                response_time,
+                "fwd=stale; fwd-status=304",
+            );
+            return (result, CacheResult::Revalidated);
+        }
+        // The 304 names another representation than ours: fetch it whole.
+        let fields = without_conditionals(request);
+        let result = fetch(
+            cache, client, request, uri, key, &fields, directives, timeouts, "stale",
+        );
+        return (result, CacheResult::Miss);
+    }
+    if let Some(failure) = OriginFailure::from_status(head.status)
+        && freshness::may_serve_stale_on_error(&stored, directives, response_time, failure)
+    {
+        log::info!(
+            "{key}: origin answered {}, serving the stale copy",
+            head.status
+        );
+        let result = serve_stored(client, request, &stored, response_time, "hit; detail=stale");
+        return (result, CacheResult::Stale);
+    }
+    let result = store_and_relay(
+        cache,
+        client,
+        request,
+        key,
+        &mut upstream,
+        &head,
+        directives,
+        request_time,
+        "stale",
+    );
+    (result, CacheResult::Miss)
+}
+// ANCHOR_END: validate
+
+fn without_conditionals(request: &RequestHead) -> Headers {
+    let mut fields = forward::request_fields(&request.headers);
+    for name in CONDITIONALS {
+        fields.remove(name);
+    }
+    fields
+}
+
+/// Serves `stored` in place of an origin that failed, or passes on the
+/// error when that is not allowed.
+fn stale_or(
+    cache: &Cache,
+    client: &mut Conn,
+    request: &RequestHead,
+    stored: &StoredResponse,
+    directives: &RequestDirectives,
+    failure: OriginFailure,
+    error: HttpError,
+) -> (Result<Outcome, RelayError>, CacheResult) {
+    let now = cache.clock().now();
+    if freshness::may_serve_stale_on_error(stored, directives, now, failure) {
+        log::info!("{}: {error}; serving the stale copy", request.target);
+        let result = serve_stored(client, request, stored, now, "hit; detail=stale");
+        return (result, CacheResult::Stale);
+    }
+    (Err(error.into()), CacheResult::Miss)
+}
+
+/// Fetches from the origin and stores the answer when policy allows.
+#[allow(clippy::too_many_arguments)]
+fn fetch(
+    cache: &Cache,
+    client: &mut Conn,
+    request: &RequestHead,
+    uri: &AbsoluteUri,
+    key: &str,
+    fields: &Headers,
+    directives: &RequestDirectives,
+    timeouts: &Timeouts,
+    fwd: &str,
+) -> Result<Outcome, RelayError> {
+    let request_time = cache.clock().now();
+    let (mut upstream, head) = relay::send_request(client, request, uri, fields, timeouts)?;
+    store_and_relay(
+        cache,
+        client,
+        request,
+        key,
+        &mut upstream,
+        &head,
+        directives,
+        request_time,
+        fwd,
+    )
+}
+
+// ANCHOR: store_and_relay
+/// Relays a response to the client, keeping a copy on the way when it may be
+/// stored. The copy is inserted only if the whole body arrived: a response
+/// cut short by the origin is never stored (RFC 9111 §3.3), and one that
+/// grows past the object limit stops being captured but is still relayed.
+#[allow(clippy::too_many_arguments)]
+fn store_and_relay(
+    cache: &Cache,
+    client: &mut Conn,
+    request: &RequestHead,
+    key: &str,
+    upstream: &mut Conn,
+    head: &ResponseHead,
+    directives: &RequestDirectives,
+    request_time: SystemTime,
+    fwd: &str,
+) -> Result<Outcome, RelayError> {
+    let response_time = cache.clock().now();
+    let storable = request.method == "GET"
+        && !directives.no_store
+        && policy::storable(
+            &request.method,
+            &request.headers,
+            head.status,
+            &head.headers,
+        )
+        .is_ok();
+    let mut capture = storable.then(|| Capture::new(cache.config().max_object_bytes));
+    let status = cache_status(&if storable {
+        format!("fwd={fwd}; stored")
+    } else {
+        format!("fwd={fwd}")
+    });
+    let outcome = relay::relay_response(client, request, upstream, head, &status, true, |data| {
+        if let Some(capture) = capture.as_mut() {
+            capture.push(data);
+        }
+    })?;
+    if let Some(body) = capture.and_then(Capture::finish) {
+        let mut headers = policy::headers_for_storage(&head.headers);
+        // The body is stored de-chunked; its length is set when it is served.
+        headers.remove("Content-Length");
+        // Date is what age is measured from: a response without one gets the
+        // time we received it (RFC 9110 §6.6.1).
+        if !headers.contains("Date") {
+            headers.append("Date", httpdate::fmt_http_date(response_time));
+        }
+        let stored = StoredResponse::new(
+            head.status,
+            &head.reason,
+            headers,
+            body,
+            &request.headers,
+            request_time,
+            response_time,
+        );
+        cache.insert(key, stored);
+    }
+    Ok(outcome)
+}
+// ANCHOR_END: store_and_relay
+
+// ANCHOR: serve_stored
+/// Writes a stored response to the client, with its `Age` (RFC 9111 §4.2.3)
+/// and `Cache-Status`. A client's own conditional request is answered with
+/// 304 when the stored response matches it (§4.3.2).
+fn serve_stored(
+    client: &mut Conn,
+    request: &RequestHead,
+    stored: &StoredResponse,
+    now: SystemTime,
+    status_value: &str,
+) -> Result<Outcome, RelayError> {
+    let not_modified = policy::client_gets_not_modified(&request.headers, stored);
+    let mut fields = if not_modified {
+        policy::not_modified_fields(stored)
+    } else {
+        stored.headers.clone()
+    };
+    fields.set("Age", freshness::age_header_value(stored, now).to_string());
+    fields.append("Cache-Status", format!("webproxy; {status_value}"));
+    let (status, reason, framing, body): (u16, &str, Framing, &[u8]) = if not_modified {
+        (304, "Not Modified", Framing::Empty, &[])
+    } else if request.method == "HEAD" {
+        // A HEAD response describes the body without sending it.
+        fields.set("Content-Length", stored.body.len().to_string());
+        (stored.status, &stored.reason, Framing::Empty, &[])
+    } else {
+        let length = stored.body.len() as u64;
+        (
+            stored.status,
+            &stored.reason,
+            Framing::Length(length),
+            &stored.body,
+        )
+    };
+    let persist = if request.wants_keep_alive() {
+        Persist::KeepAlive
+    } else {
+        Persist::Close
+    };
+    let gone = |bytes, e: std::io::Error| RelayError::Aborted {
+        status,
+        bytes,
+        why: format!("client went away: {e}"),
+    };
+    let head_bytes = forward::write_response_head(
+        client,
+        status,
+        reason,
+        &fields,
+        framing,
+        persist,
+        request.minor_version,
+    )
+    .map_err(|e| gone(0, e))?;
+    client.write_all(body).map_err(|e| gone(head_bytes, e))?;
+    Ok(Outcome {
+        status,
+        bytes: head_bytes + body.len() as u64,
+        persist,
+    })
+}
+// ANCHOR_END: serve_stored
