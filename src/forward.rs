@@ -24,8 +24,10 @@ use crate::uri::AbsoluteUri;
 /// Our entry in `Via` headers: protocol version and a pseudonym.
 pub const VIA: &str = "1.1 webproxy";
 
-/// Fields that only ever mean something for a single connection.
-const HOP_BY_HOP: &[&str] = &[
+/// Fields that only ever mean something for a single connection, or for
+/// the proxy hop alone. The cache uses this list too: none of these is ever
+/// stored (RFC 9111 §3.1).
+pub const HOP_BY_HOP: &[&str] = &[
     "Connection",
     "Proxy-Connection",
     "Keep-Alive",
@@ -35,7 +37,13 @@ const HOP_BY_HOP: &[&str] = &[
     "Upgrade",
     "Proxy-Authorization",
     "Proxy-Authenticate",
+    "Proxy-Authentication-Info",
 ];
+
+/// Is `name` one of [`HOP_BY_HOP`]?
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
 
 // ANCHOR: strip_hop_by_hop
 /// Removes the hop-by-hop fields, including every field that `Connection`

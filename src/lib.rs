@@ -57,3 +57,6 @@ pub mod server;
 pub mod simple;
 pub mod tunnel;
 pub mod uri;
+
+#[cfg(test)]
+mod test_util;

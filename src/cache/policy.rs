@@ -117,38 +117,14 @@ pub fn storable(
 }
 // ANCHOR_END: storable
 
-/// Fields that belong to one connection or to the proxy hop, never to the
-/// stored response (RFC 9111 §3.1, RFC 9110 §7.6.1).
-const NOT_STORED_FIELDS: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authentication-info",
-    "proxy-authorization",
-];
-
 /// The response's fields as they should be stored (§3.1): everything the
 /// origin sent, unknown fields included, minus the hop-by-hop fields, those
 /// named by Connection, and the proxy-authentication fields. The body is
 /// stored de-chunked, so whoever serves it sets Content-Length from its
 /// length.
 pub fn headers_for_storage(response_headers: &Headers) -> Headers {
-    let named: Vec<String> = response_headers
-        .list("connection")
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let mut out = Headers::new();
-    for f in response_headers {
-        let lower = f.name.to_ascii_lowercase();
-        if !NOT_STORED_FIELDS.contains(&lower.as_str()) && !named.contains(&lower) {
-            out.append(&f.name, f.value.clone());
-        }
-    }
+    let mut out = response_headers.clone();
+    crate::forward::strip_hop_by_hop(&mut out);
     out
 }
 

@@ -654,20 +654,7 @@ pub fn validators_agree(stored: &Headers, validated: &Headers) -> bool {
 /// hop-by-hop and proxy fields are not stored at all (§3.1), Content-Length
 /// describes the stored body, not the empty 304, and Vary is what the stored
 /// variant was selected by.
-const NOT_UPDATED_BY_304: &[&str] = &[
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authentication-info",
-    "proxy-authorization",
-    "content-length",
-    "vary",
-];
+const NOT_UPDATED_BY_304: &[&str] = &["content-length", "vary"];
 
 // ANCHOR: merge_304
 /// The stored header section updated with a 304's fields (§3.2, §4.3.4):
@@ -684,6 +671,7 @@ pub fn merge_304_headers(stored: &Headers, validated: &Headers) -> Headers {
         let name = field.name.to_ascii_lowercase();
         if done.contains(&name)
             || NOT_UPDATED_BY_304.contains(&name.as_str())
+            || crate::forward::is_hop_by_hop(&name)
             || named_by_connection.contains(&name)
         {
             continue;

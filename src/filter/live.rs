@@ -353,35 +353,8 @@ mod tests {
     use super::*;
     use crate::filter::edit::write_atomically;
     use crate::filter::rules::Verdict;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use crate::test_util::TempDir;
     use std::time::Instant;
-
-    /// A fresh directory under the system temp dir, removed at the end.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            static COUNT: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNT.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir()
-                .join(format!("webproxy-live-{tag}-{}-{n}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).expect("create temp dir");
-            TempDir(dir)
-        }
-
-        fn write(&self, name: &str, text: &str) -> PathBuf {
-            let path = self.0.join(name);
-            fs::write(&path, text).expect("write rule file");
-            path
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
 
     fn blocked(rules: &LiveRules, host: &str) -> bool {
         !rules.current().check(host, None).is_allowed()
