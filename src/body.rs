@@ -317,6 +317,7 @@ pub struct BodyWriter<'a, W: Write> {
     pub written: u64,
 }
 
+// ANCHOR: body_writer
 impl<'a, W: Write> BodyWriter<'a, W> {
     /// `framing` is how this hop's body is framed: chunked bodies get chunk
     /// headers; every other kind is written as it is.
@@ -358,6 +359,7 @@ impl<'a, W: Write> BodyWriter<'a, W> {
         self.inner.flush()
     }
 }
+// ANCHOR_END: body_writer
 
 /// Which side of a copy failed.
 #[derive(Debug)]

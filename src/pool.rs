@@ -38,6 +38,7 @@ impl Shared {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    // ANCHOR: bounded_queue
     fn push(&self, job: Job) -> Result<(), Job> {
         let mut queue = self.lock();
         if queue.shutting_down || queue.jobs.len() >= self.capacity {
@@ -48,6 +49,7 @@ impl Shared {
         self.ready.notify_one();
         Ok(())
     }
+    // ANCHOR_END: bounded_queue
 }
 
 /// The pool. Dropping it waits for every queued job to finish.

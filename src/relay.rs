@@ -26,6 +26,7 @@ use crate::headers::Headers;
 use crate::message::{RequestHead, ResponseHead};
 use crate::uri::{AbsoluteUri, Authority};
 
+// ANCHOR: timeouts
 /// Every timeout the proxy applies. Nothing waits forever: a silent peer
 /// must never hold a thread.
 #[derive(Clone, Copy, Debug)]
@@ -53,6 +54,7 @@ impl Default for Timeouts {
         }
     }
 }
+// ANCHOR_END: timeouts
 
 /// Why a connection to an upstream host could not be made.
 #[derive(Debug)]
@@ -196,6 +198,7 @@ pub fn send_request(
 }
 // ANCHOR_END: send_request
 
+// ANCHOR: read_final_response_head
 /// Reads response heads until a final (non-1xx) one arrives. Interim
 /// responses are passed on to HTTP/1.1 clients (RFC 9110 §15.2), except
 /// `100 Continue`, which we already answered ourselves.
@@ -247,6 +250,7 @@ fn read_final_response_head(
         }
     }
 }
+// ANCHOR_END: read_final_response_head
 
 // ANCHOR: relay_response
 /// Streams the response to the client. `keep_alive` says whether the server

@@ -396,6 +396,7 @@ fn dispatch(
 }
 // ANCHOR_END: dispatch
 
+// ANCHOR: finish
 /// Logs the exchange and, for an error that happened before any response
 /// was sent, sends the error response. Returns the connection's fate.
 pub(crate) fn finish(
@@ -429,6 +430,7 @@ pub(crate) fn finish(
         }
     }
 }
+// ANCHOR_END: finish
 
 /// Writes an error response and logs it: one access line, one error line.
 pub(crate) fn respond_with_error(
