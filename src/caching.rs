@@ -30,8 +30,8 @@ use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::forward::{self, Persist};
 use crate::headers::Headers;
-use crate::message::{RequestHead, ResponseHead};
-use crate::relay::{self, Outcome, RelayError, Timeouts};
+use crate::message::RequestHead;
+use crate::relay::{self, Exchange, Outcome, RelayError, Timeouts};
 use crate::uri::AbsoluteUri;
 
 /// What the cache did with one request, for the access log.
@@ -158,14 +158,14 @@ fn pass_through(
     timeouts: &Timeouts,
 ) -> Result<Outcome, RelayError> {
     let fields = forward::request_fields(&request.headers);
-    let (mut upstream, head) = relay::send_request(client, request, uri, &fields, timeouts)?;
-    if policy::invalidates(&request.method, head.status) {
-        for stale in policy::invalidation_keys(key, &head.headers) {
+    let mut exchange = relay::send_request(client, request, uri, &fields, timeouts)?;
+    if policy::invalidates(&request.method, exchange.head.status) {
+        for stale in policy::invalidation_keys(key, &exchange.head.headers) {
             cache.invalidate(&stale);
         }
     }
     let status = cache_status("fwd=method");
-    relay::relay_response(client, request, &mut upstream, &head, &status, true, |_| {})
+    relay::relay_response(client, request, &mut exchange, &status, true, |_| {})
 }
 // ANCHOR_END: pass_through
 
@@ -194,7 +194,7 @@ fn validate(
     }
 
     let request_time = cache.clock().now();
-    let (mut upstream, head) = match relay::send_request(client, request, uri, &fields, timeouts) {
+    let mut exchange = match relay::send_request(client, request, uri, &fields, timeouts) {
         Ok(exchange) => exchange,
         Err(e) if e.status == 502 || e.status == 504 => {
             return stale_or(
@@ -210,6 +210,7 @@ fn validate(
         Err(e) => return (Err(e.into()), CacheResult::Miss),
     };
     let response_time = cache.clock().now();
+    let head = exchange.head.clone();
 
     if head.status == 304 && has_validator {
         if let Some(fresh) = cache.freshen(key, &stored, &head.headers, request_time, response_time)
@@ -245,8 +246,7 @@ fn validate(
         client,
         request,
         key,
-        &mut upstream,
-        &head,
+        &mut exchange,
         directives,
         request_time,
         "stale",
@@ -297,14 +297,13 @@ fn fetch(
     fwd: &str,
 ) -> Result<Outcome, RelayError> {
     let request_time = cache.clock().now();
-    let (mut upstream, head) = relay::send_request(client, request, uri, fields, timeouts)?;
+    let mut exchange = relay::send_request(client, request, uri, fields, timeouts)?;
     store_and_relay(
         cache,
         client,
         request,
         key,
-        &mut upstream,
-        &head,
+        &mut exchange,
         directives,
         request_time,
         fwd,
@@ -322,13 +321,13 @@ fn store_and_relay(
     client: &mut Conn,
     request: &RequestHead,
     key: &str,
-    upstream: &mut Conn,
-    head: &ResponseHead,
+    exchange: &mut Exchange,
     directives: &RequestDirectives,
     request_time: SystemTime,
     fwd: &str,
 ) -> Result<Outcome, RelayError> {
     let response_time = cache.clock().now();
+    let head = exchange.head.clone();
     let storable = request.method == "GET"
         && !directives.no_store
         && policy::storable(
@@ -344,7 +343,7 @@ fn store_and_relay(
     } else {
         format!("fwd={fwd}")
     });
-    let outcome = relay::relay_response(client, request, upstream, head, &status, true, |data| {
+    let outcome = relay::relay_response(client, request, exchange, &status, true, |data| {
         if let Some(capture) = capture.as_mut() {
             capture.push(data);
         }

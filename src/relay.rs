@@ -149,6 +149,16 @@ pub fn expects_continue(request: &RequestHead) -> Result<bool, HttpError> {
     }
 }
 
+/// The origin's answer to a request we sent, ready to be relayed.
+pub struct Exchange {
+    pub upstream: Conn,
+    pub head: ResponseHead,
+    /// False when the origin answered before it took the whole request
+    /// body (a 413, say, and a closed socket). The rest of that body is
+    /// still on the client connection, so it must close after the answer.
+    pub client_body_done: bool,
+}
+
 // ANCHOR: send_request
 /// Connects to the origin, sends the request and its body, and reads the
 /// response head. `fields` are the request fields to send (from
@@ -159,7 +169,7 @@ pub fn send_request(
     uri: &AbsoluteUri,
     fields: &Headers,
     timeouts: &Timeouts,
-) -> Result<(Conn, ResponseHead), HttpError> {
+) -> Result<Exchange, HttpError> {
     let framing = body::request_framing(request)?;
     let expect_continue = expects_continue(request)?;
 
@@ -174,6 +184,7 @@ pub fn send_request(
         |e: io::Error| HttpError::bad_gateway(format!("sending the request upstream failed: {e}"));
     forward::write_request_head(&mut upstream, &request.method, uri, fields, framing)
         .map_err(upstream_gone)?;
+    let mut client_body_done = true;
     if framing != Framing::Empty {
         if expect_continue && request.minor_version >= 1 {
             client
@@ -190,11 +201,29 @@ pub fn send_request(
             Err(CopyError::Read(e)) => {
                 return Err(HttpError::bad_request(format!("bad request body: {e}")));
             }
-            Err(CopyError::Write(e)) => return Err(upstream_gone(e)),
+            // The origin stopped reading. It may have answered already
+            // (413 Content Too Large, 401, ...): that answer, not a 502, is
+            // what the client should see. Only with no answer is it a 502.
+            Err(CopyError::Write(e)) => {
+                log::debug!("origin stopped reading the request body: {e}");
+                client_body_done = false;
+            }
         }
     }
-    let head = read_final_response_head(&mut upstream, client, request)?;
-    Ok((upstream, head))
+    let head = match read_final_response_head(&mut upstream, client, request) {
+        Ok(head) => head,
+        Err(_) if !client_body_done => {
+            return Err(upstream_gone(io::Error::other(
+                "the origin stopped reading the body",
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Exchange {
+        upstream,
+        head,
+        client_body_done,
+    })
 }
 // ANCHOR_END: send_request
 
@@ -254,18 +283,20 @@ fn read_final_response_head(
 
 // ANCHOR: relay_response
 /// Streams the response to the client. `keep_alive` says whether the server
-/// would keep the client connection open; the client and the framing can
-/// still force a close. `tap` sees every body byte on its way (the cache keeps
-/// a copy through it); the result says whether the body was complete.
+/// would keep the client connection open; the client, the framing and an
+/// unfinished request body can still force a close. `tap` sees every body
+/// byte on its way (the cache keeps a copy through it); the result says
+/// whether the body was complete.
 pub fn relay_response(
     client: &mut Conn,
     request: &RequestHead,
-    upstream: &mut Conn,
-    head: &ResponseHead,
+    exchange: &mut Exchange,
     extra_fields: &Headers,
     keep_alive: bool,
     tap: impl FnMut(&[u8]),
 ) -> Result<Outcome, RelayError> {
+    let keep_alive = keep_alive && exchange.client_body_done;
+    let (upstream, head) = (&mut exchange.upstream, &exchange.head);
     let upstream_framing = body::response_framing(request.method == "HEAD", head)
         .map_err(|e| HttpError::bad_gateway(format!("bad response framing: {e}")))?;
     let framing = forward::client_framing(upstream_framing, request.minor_version);
@@ -329,12 +360,11 @@ pub fn forward(
     keep_alive: bool,
 ) -> Result<Outcome, RelayError> {
     let fields = forward::request_fields(&request.headers);
-    let (mut upstream, head) = send_request(client, request, uri, &fields, timeouts)?;
+    let mut exchange = send_request(client, request, uri, &fields, timeouts)?;
     relay_response(
         client,
         request,
-        &mut upstream,
-        &head,
+        &mut exchange,
         &Headers::new(),
         keep_alive,
         |_| {},
