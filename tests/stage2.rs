@@ -689,3 +689,57 @@ fn a_half_closed_client_still_gets_its_response() {
     assert_eq!(client.read_response().body, b"for nc users");
     client.assert_closed();
 }
+
+#[test]
+fn idle_persistent_connections_do_not_starve_new_clients() {
+    // As many idle keep-alive clients as workers: a worker that sat on its
+    // idle connection until the idle timeout would leave none for anyone.
+    let timeouts = Timeouts {
+        client_idle: Duration::from_secs(30),
+        ..test_timeouts()
+    };
+    let origin = Origin::fixed(Reply::ok("served"));
+    let proxy = proxy_with(2, 16, timeouts);
+    let mut idle: Vec<Client> = (0..4).map(|_| Client::connect(proxy)).collect();
+    for client in &mut idle {
+        assert_eq!(client.request(&Req::get(&origin.url("/"))).body, b"served");
+    }
+    for _ in 0..3 {
+        assert_eq!(get(proxy, &origin.url("/new")).body, b"served");
+    }
+    // The idle ones are still open and still served.
+    for client in &mut idle {
+        assert_eq!(client.request(&Req::get(&origin.url("/"))).body, b"served");
+    }
+}
+
+#[test]
+fn a_request_that_waited_for_a_worker_is_served_not_dropped() {
+    // One worker, busy for longer than the idle timeout. A client that sent
+    // its request meanwhile was never idle: the proxy was slow, and the
+    // request must be answered when the worker gets to it.
+    let timeouts = Timeouts {
+        client_idle: Duration::from_millis(300),
+        upstream_read: Duration::from_secs(5),
+        ..test_timeouts()
+    };
+    let origin = Origin::routes([
+        ("/slow", Reply::ok("slow").pace(Duration::from_millis(800))),
+        ("/quick", Reply::ok("quick")),
+    ]);
+    let proxy = proxy_with(1, 16, timeouts);
+    let mut busy = Client::connect(proxy);
+    busy.send(
+        Req::get(&origin.url("/slow"))
+            .header("Connection", "close")
+            .to_bytes(),
+    );
+    assert!(origin.wait_for_hits(1, Duration::from_secs(10)));
+    let mut waiting = Client::connect(proxy);
+    waiting.send(Req::get(&origin.url("/quick")).to_bytes());
+    assert_eq!(busy.read_response().body, b"slow");
+    let response = waiting
+        .try_read_response("GET")
+        .expect("the queued request was dropped");
+    assert_eq!(response.body, b"quick");
+}
