@@ -495,3 +495,47 @@ fn stage1_binary_smoke_test() {
     assert_eq!(response.header("Via"), Some("1.1 webproxy"));
     assert_eq!(origin.last_request().request_line(), "GET /smoke HTTP/1.1");
 }
+
+#[test]
+fn a_response_with_both_framings_is_relayed_by_its_chunks() {
+    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3), and the
+    // stale Content-Length must not reach the client.
+    let origin = Origin::fixed(Reply::raw(
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
+           6\r\nchunks\r\n0\r\n\r\n"[..],
+    ));
+    let proxy = proxy();
+    let response = get(proxy, &origin.url("/both"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"chunks");
+    assert!(!response.has_header("Content-Length"));
+}
+
+#[test]
+fn odd_but_legal_response_fields_are_cleaned_up() {
+    // RFC 9112 §5.1 and §5.2: a proxy strips whitespace before the colon
+    // and unfolds obsolete line folding in responses instead of refusing.
+    let origin = Origin::fixed(Reply::raw(
+        &b"HTTP/1.1 200 OK\r\nX-Spaced : yes\r\nX-Folded: one\r\n  two\r\n\
+           Content-Length: 2\r\n\r\nok"[..],
+    ));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    client.send(Req::get(&origin.url("/odd")).to_bytes());
+    let response = client.read_response();
+    assert_eq!(response.body, b"ok");
+    assert_eq!(response.header("X-Spaced"), Some("yes"));
+    let folded = response.header("X-Folded").expect("X-Folded kept");
+    assert!(
+        folded.starts_with("one") && folded.ends_with("two") && !folded.contains('\n'),
+        "{folded:?}"
+    );
+}
+
+#[test]
+fn a_fragment_is_not_sent_to_the_origin() {
+    let origin = Origin::fixed(Reply::ok("ok"));
+    let proxy = proxy();
+    get(proxy, &origin.url("/page?x=1#section"));
+    assert_eq!(origin.last_request().target, "/page?x=1");
+}

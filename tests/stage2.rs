@@ -743,3 +743,16 @@ fn a_request_that_waited_for_a_worker_is_served_not_dropped() {
         .expect("the queued request was dropped");
     assert_eq!(response.body, b"quick");
 }
+
+#[test]
+fn an_unknown_expectation_is_417() {
+    let origin = echo_origin();
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    let req = Req::new("POST", &origin.url("/"))
+        .header("Expect", "teapot")
+        .body("x");
+    assert_eq!(client.request(&req).status, 417);
+    client.assert_closed();
+    assert_eq!(origin.hits(), 0);
+}

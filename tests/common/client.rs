@@ -278,20 +278,27 @@ impl Client {
         let headers = self.fields(&mut head)?;
 
         let te = find_header(&headers, "Transfer-Encoding");
-        let framing =
-            if method == "HEAD" || (100..200).contains(&status) || status == 204 || status == 304 {
-                Framing::NoBody
-            } else if te.is_some_and(|te| te.to_ascii_lowercase().trim().ends_with("chunked")) {
-                Framing::Chunked
-            } else if let Some(length) = find_header(&headers, "Content-Length") {
-                Framing::Length(
-                    length.trim().parse().map_err(|_| {
-                        ReadError::Malformed(format!("bad Content-Length {length:?}"))
-                    })?,
-                )
-            } else {
-                Framing::UntilClose
-            };
+        // A 2xx to CONNECT starts a tunnel: no body (RFC 9110 §9.3.6).
+        let tunnel = method == "CONNECT" && (200..300).contains(&status);
+        let no_body = tunnel
+            || method == "HEAD"
+            || (100..200).contains(&status)
+            || status == 204
+            || status == 304;
+        let framing = if no_body {
+            Framing::NoBody
+        } else if te.is_some_and(|te| te.to_ascii_lowercase().trim().ends_with("chunked")) {
+            Framing::Chunked
+        } else if let Some(length) = find_header(&headers, "Content-Length") {
+            Framing::Length(
+                length
+                    .trim()
+                    .parse()
+                    .map_err(|_| ReadError::Malformed(format!("bad Content-Length {length:?}")))?,
+            )
+        } else {
+            Framing::UntilClose
+        };
 
         let mut body = Vec::new();
         let mut raw_body = Vec::new();
@@ -375,6 +382,15 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Reads exactly `n` raw bytes (bytes already buffered first), for
+    /// tunnels and other non-HTTP traffic; panics if the stream ends first.
+    pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        let (mut out, mut raw) = (Vec::new(), Vec::new());
+        let whole = self.take(n as u64, &mut out, &mut raw).expect("read");
+        assert!(whole, "the stream ended after {} of {n} bytes", out.len());
+        out
     }
 
     /// Reads everything until the proxy closes; panics on a timeout.
