@@ -102,7 +102,10 @@ pub fn request_framing(head: &RequestHead) -> Result<Framing, HttpError> {
         return Ok(Framing::Chunked);
     }
     match content_length(h).map_err(HttpError::bad_request)? {
-        Some(0) | None => Ok(Framing::Empty),
+        None => Ok(Framing::Empty),
+        // An explicit zero stays a length so that it is forwarded: RFC 9110
+        // §8.6 has a POST without content say `Content-Length: 0`, and some
+        // servers refuse one without it (411 Length Required).
         Some(n) => Ok(Framing::Length(n)),
     }
 }
@@ -430,6 +433,10 @@ mod tests {
     fn request_framing_rules() {
         let r = |s: &str| request_framing(&request(s));
         assert_eq!(r("POST / HTTP/1.1\r\n\r\n").unwrap(), Framing::Empty);
+        assert_eq!(
+            r("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").unwrap(),
+            Framing::Length(0)
+        );
         assert_eq!(
             r("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n").unwrap(),
             Framing::Length(5)

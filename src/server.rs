@@ -250,7 +250,15 @@ fn wait_for_request(shared: &Shared, client: &mut Client) -> Wait {
     loop {
         let idle = client.idle_since.elapsed();
         if idle >= idle_limit {
-            return Wait::Close;
+            // Look once more before closing: a request that arrived while
+            // the connection waited in the queue for a worker means the
+            // proxy was slow, not that the client was idle.
+            let ready = client
+                .conn
+                .set_read_timeout(Duration::from_millis(1))
+                .is_ok()
+                && matches!(client.conn.wait_readable(), Ok(true));
+            return if ready { Wait::Ready } else { Wait::Close };
         }
         let slice = (idle_limit - idle).min(IDLE_SLICE);
         if client.conn.set_read_timeout(slice).is_err() {

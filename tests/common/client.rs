@@ -1,0 +1,581 @@
+//! A raw HTTP client for talking to the proxy byte by byte.
+//!
+//! It sends exactly the bytes a test gives it, and reads responses by their
+//! framing (RFC 9112 §6.3): Content-Length, chunked (decoded, with the raw
+//! bytes kept too), until close, or no body at all for HEAD, 1xx, 204 and 304.
+//! Several responses can be read from one connection, so persistent and
+//! pipelined connections can be checked. Every socket has a read and a write
+//! timeout, so a proxy that hangs fails the test instead of hanging it.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::origin::find_header;
+
+/// The read and write timeout of every client socket.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the body of a response was delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    NoBody,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// One response as the client received it.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// `HTTP/1.1`.
+    pub version: String,
+    pub status: u16,
+    pub reason: String,
+    /// Header fields in wire order.
+    pub headers: Vec<(String, String)>,
+    /// The body, decoded when it was chunked.
+    pub body: Vec<u8>,
+    /// The body bytes exactly as they arrived (chunk framing included).
+    pub raw_body: Vec<u8>,
+    pub framing: Framing,
+    /// Trailer fields of a chunked body.
+    pub trailers: Vec<(String, String)>,
+    /// False when the connection ended before the framing said the body
+    /// was over.
+    pub complete: bool,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn has_header(&self, name: &str) -> bool {
+        self.header(name).is_some()
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Does a `Connection` field carry the `close` token?
+    pub fn says_close(&self) -> bool {
+        self.header_all("Connection")
+            .iter()
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("close"))
+    }
+}
+
+/// Why no response could be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The connection ended (cleanly or by reset) before any byte of a
+    /// response.
+    Closed,
+    /// The bytes were not an HTTP response.
+    Malformed(String),
+    /// A timeout or another socket error.
+    Io(io::Error),
+}
+
+impl From<io::Error> for ReadError {
+    fn from(e: io::Error) -> Self {
+        ReadError::Io(e)
+    }
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A client connection with a read buffer that keeps bytes past the end of
+/// one response for the next.
+pub struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Client {
+            stream,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    pub fn set_read_timeout(&self, timeout: Duration) {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("set timeout");
+    }
+
+    /// Sends `bytes`; panics if the proxy is gone.
+    pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
+        self.try_send(bytes).expect("send to the proxy");
+    }
+
+    /// Sends `bytes`, for tests where the proxy may stop reading early.
+    pub fn try_send(&mut self, bytes: impl AsRef<[u8]>) -> io::Result<()> {
+        self.stream.write_all(bytes.as_ref())?;
+        self.stream.flush()
+    }
+
+    /// Sends `bytes` in writes of `piece` bytes with `pause` between them,
+    /// so the proxy receives them in many reads.
+    pub fn send_in_pieces(&mut self, bytes: impl AsRef<[u8]>, piece: usize, pause: Duration) {
+        for (i, part) in bytes.as_ref().chunks(piece.max(1)).enumerate() {
+            if i > 0 && !pause.is_zero() {
+                thread::sleep(pause);
+            }
+            self.send(part);
+        }
+    }
+
+    /// Sends a request and reads its (final or interim) response.
+    pub fn request(&mut self, req: &Req) -> Response {
+        self.send(req.to_bytes());
+        self.read_response_to(&req.method)
+    }
+
+    /// Shuts down our sending side: the proxy reads end of stream.
+    pub fn shutdown_write(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+    }
+
+    /// Reads more bytes into the buffer: 0 at end of stream or on reset.
+    fn fill(&mut self) -> io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        let mut scratch = [0u8; 64 * 1024];
+        match self.stream.read(&mut scratch) {
+            Ok(n) => {
+                self.buf.extend_from_slice(&scratch[..n]);
+                Ok(n)
+            }
+            Err(e) if is_reset(&e) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Reads a line including its CRLF into `raw`; returns it without the
+    /// line ending, or None if the stream ended first.
+    fn line(&mut self, raw: &mut Vec<u8>) -> io::Result<Option<String>> {
+        loop {
+            if let Some(i) = self.buffered().iter().position(|&b| b == b'\n') {
+                let bytes = self.buffered()[..=i].to_vec();
+                self.pos += i + 1;
+                raw.extend_from_slice(&bytes);
+                let text = String::from_utf8_lossy(&bytes);
+                return Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()));
+            }
+            if self.fill()? == 0 {
+                let rest = self.buffered().to_vec();
+                self.pos = self.buf.len();
+                raw.extend_from_slice(&rest);
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Appends up to `n` bytes to `out` (and `raw`); false if the stream
+    /// ended first.
+    fn take(&mut self, n: u64, out: &mut Vec<u8>, raw: &mut Vec<u8>) -> io::Result<bool> {
+        let mut left = n;
+        while left > 0 {
+            if self.buffered().is_empty() && self.fill()? == 0 {
+                return Ok(false);
+            }
+            let have = self.buffered().len().min(left as usize);
+            let bytes = &self.buf[self.pos..self.pos + have];
+            out.extend_from_slice(bytes);
+            raw.extend_from_slice(bytes);
+            self.pos += have;
+            left -= have as u64;
+        }
+        Ok(true)
+    }
+
+    /// Reads a response to a GET-like request and insists that it is
+    /// complete.
+    pub fn read_response(&mut self) -> Response {
+        self.read_response_to("GET")
+    }
+
+    /// Reads a response to a `method` request (HEAD responses have no
+    /// body) and insists that it is complete.
+    pub fn read_response_to(&mut self, method: &str) -> Response {
+        match self.try_read_response(method) {
+            Ok(r) if r.complete => r,
+            Ok(r) => panic!(
+                "incomplete response: {} {:?}, {} of its body bytes arrived",
+                r.status,
+                r.framing,
+                r.body.len()
+            ),
+            Err(e) => panic!("no response: {e:?}"),
+        }
+    }
+
+    /// Reads whatever response arrives, complete or not.
+    pub fn try_read_response(&mut self, method: &str) -> Result<Response, ReadError> {
+        // The head: status line and fields up to the empty line.
+        let mut head = Vec::new();
+        let status_line = match self.line(&mut head)? {
+            Some(line) => line,
+            None if head.is_empty() => return Err(ReadError::Closed),
+            None => return Err(ReadError::Malformed("closed inside the status line".into())),
+        };
+        let mut parts = status_line.splitn(3, ' ');
+        let version = parts.next().unwrap_or("").to_string();
+        let status: u16 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| ReadError::Malformed(format!("bad status line {status_line:?}")))?;
+        let reason = parts.next().unwrap_or("").to_string();
+        if !version.starts_with("HTTP/1.") {
+            return Err(ReadError::Malformed(format!(
+                "bad status line {status_line:?}"
+            )));
+        }
+        let headers = self.fields(&mut head)?;
+
+        let te = find_header(&headers, "Transfer-Encoding");
+        // A 2xx to CONNECT starts a tunnel: no body (RFC 9110 §9.3.6).
+        let tunnel = method == "CONNECT" && (200..300).contains(&status);
+        let no_body = tunnel
+            || method == "HEAD"
+            || (100..200).contains(&status)
+            || status == 204
+            || status == 304;
+        let framing = if no_body {
+            Framing::NoBody
+        } else if te.is_some_and(|te| te.to_ascii_lowercase().trim().ends_with("chunked")) {
+            Framing::Chunked
+        } else if let Some(length) = find_header(&headers, "Content-Length") {
+            Framing::Length(
+                length
+                    .trim()
+                    .parse()
+                    .map_err(|_| ReadError::Malformed(format!("bad Content-Length {length:?}")))?,
+            )
+        } else {
+            Framing::UntilClose
+        };
+
+        let mut body = Vec::new();
+        let mut raw_body = Vec::new();
+        let mut trailers = Vec::new();
+        let complete = match framing {
+            Framing::NoBody => true,
+            Framing::Length(n) => self.take(n, &mut body, &mut raw_body)?,
+            Framing::UntilClose => {
+                while self.take(u64::MAX, &mut body, &mut raw_body)? {}
+                true
+            }
+            Framing::Chunked => self.chunked(&mut body, &mut raw_body, &mut trailers)?,
+        };
+        Ok(Response {
+            version,
+            status,
+            reason,
+            headers,
+            body,
+            raw_body,
+            framing,
+            trailers,
+            complete,
+        })
+    }
+
+    fn fields(&mut self, raw: &mut Vec<u8>) -> Result<Vec<(String, String)>, ReadError> {
+        let mut fields = Vec::new();
+        loop {
+            let line = self
+                .line(raw)?
+                .ok_or_else(|| ReadError::Malformed("closed inside the head".into()))?;
+            if line.is_empty() {
+                return Ok(fields);
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| ReadError::Malformed(format!("bad field line {line:?}")))?;
+            fields.push((name.to_string(), value.trim().to_string()));
+        }
+    }
+
+    /// Decodes a chunked body; false if the stream ended before the last
+    /// chunk and the trailers.
+    fn chunked(
+        &mut self,
+        body: &mut Vec<u8>,
+        raw: &mut Vec<u8>,
+        trailers: &mut Vec<(String, String)>,
+    ) -> Result<bool, ReadError> {
+        loop {
+            let Some(line) = self.line(raw)? else {
+                return Ok(false);
+            };
+            let digits = line.split(';').next().unwrap_or("").trim();
+            let size = u64::from_str_radix(digits, 16)
+                .map_err(|_| ReadError::Malformed(format!("bad chunk size line {line:?}")))?;
+            if size == 0 {
+                loop {
+                    let Some(line) = self.line(raw)? else {
+                        return Ok(false);
+                    };
+                    if line.is_empty() {
+                        return Ok(true);
+                    }
+                    if let Some((n, v)) = line.split_once(':') {
+                        trailers.push((n.to_string(), v.trim().to_string()));
+                    }
+                }
+            }
+            if !self.take(size, body, raw)? {
+                return Ok(false);
+            }
+            match self.line(raw)? {
+                None => return Ok(false),
+                Some(end) if end.is_empty() => {}
+                Some(end) => {
+                    return Err(ReadError::Malformed(format!(
+                        "chunk data longer than its size: {end:?}"
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Reads exactly `n` raw bytes (bytes already buffered first), for
+    /// tunnels and other non-HTTP traffic; panics if the stream ends first.
+    pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
+        let (mut out, mut raw) = (Vec::new(), Vec::new());
+        let whole = self.take(n as u64, &mut out, &mut raw).expect("read");
+        assert!(whole, "the stream ended after {} of {n} bytes", out.len());
+        out
+    }
+
+    /// Reads everything until the proxy closes; panics on a timeout.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = self.buffered().to_vec();
+        self.pos = self.buf.len();
+        let mut raw = Vec::new();
+        while self
+            .take(u64::MAX, &mut out, &mut raw)
+            .expect("read until the proxy closes")
+        {}
+        out
+    }
+
+    /// Asserts that the proxy closes the connection (end of stream or
+    /// reset) without sending anything more, within the read timeout.
+    pub fn assert_closed(&mut self) {
+        assert!(
+            self.buffered().is_empty(),
+            "unexpected bytes before close: {:?}",
+            String::from_utf8_lossy(self.buffered())
+        );
+        let mut scratch = [0u8; 4096];
+        match self.stream.read(&mut scratch) {
+            Ok(0) => {}
+            Err(e) if is_reset(&e) => {}
+            Ok(n) => panic!(
+                "expected a close, got {:?}",
+                String::from_utf8_lossy(&scratch[..n])
+            ),
+            Err(e) if is_timeout(&e) => panic!("the connection is still open"),
+            Err(e) => panic!("expected a close, got {e}"),
+        }
+    }
+
+    /// True when nothing at all arrives (and the connection stays open) for
+    /// `wait`. For checking that a request is still pending.
+    pub fn nothing_within(&mut self, wait: Duration) -> bool {
+        if !self.buffered().is_empty() {
+            return false;
+        }
+        self.set_read_timeout(wait);
+        let mut scratch = [0u8; 1];
+        let quiet = matches!(self.stream.peek(&mut scratch), Err(ref e) if is_timeout(e));
+        self.set_read_timeout(IO_TIMEOUT);
+        quiet
+    }
+}
+
+/// The authority (`host:port`) of an `http://` URL.
+pub fn authority_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+#[derive(Clone, Debug)]
+enum ReqBody {
+    Length(Vec<u8>),
+    Chunked(Vec<Vec<u8>>),
+}
+
+/// A request to send, built field by field. `Req::get(url)` gives
+/// `GET url HTTP/1.1` with a Host taken from the URL.
+#[derive(Clone, Debug)]
+pub struct Req {
+    pub method: String,
+    pub target: String,
+    version: String,
+    host: Option<String>,
+    headers: Vec<(String, String)>,
+    body: Option<ReqBody>,
+}
+
+impl Req {
+    pub fn new(method: &str, target: &str) -> Req {
+        Req {
+            method: method.to_string(),
+            target: target.to_string(),
+            version: "HTTP/1.1".into(),
+            host: authority_of(target).map(str::to_string),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn get(target: &str) -> Req {
+        Req::new("GET", target)
+    }
+
+    /// `HTTP/1.0`, say.
+    pub fn version(mut self, version: &str) -> Req {
+        self.version = version.to_string();
+        self
+    }
+
+    pub fn host(mut self, host: &str) -> Req {
+        self.host = Some(host.to_string());
+        self
+    }
+
+    pub fn no_host(mut self) -> Req {
+        self.host = None;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Req {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// A body with its Content-Length (also for an empty body).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Req {
+        self.body = Some(ReqBody::Length(body.into()));
+        self
+    }
+
+    /// A chunked body, one chunk per element.
+    pub fn chunked(mut self, chunks: Vec<Vec<u8>>) -> Req {
+        self.body = Some(ReqBody::Chunked(chunks));
+        self
+    }
+
+    /// The head: request line, Host, the fields, the framing field.
+    pub fn head_bytes(&self) -> Vec<u8> {
+        let mut head = format!("{} {} {}\r\n", self.method, self.target, self.version);
+        if let Some(host) = &self.host {
+            head.push_str(&format!("Host: {host}\r\n"));
+        }
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        match &self.body {
+            Some(ReqBody::Length(body)) => {
+                head.push_str(&format!("Content-Length: {}\r\n", body.len()))
+            }
+            Some(ReqBody::Chunked(_)) => head.push_str("Transfer-Encoding: chunked\r\n"),
+            None => {}
+        }
+        head.push_str("\r\n");
+        head.into_bytes()
+    }
+
+    /// The body as it goes on the wire.
+    pub fn body_bytes(&self) -> Vec<u8> {
+        match &self.body {
+            None => Vec::new(),
+            Some(ReqBody::Length(body)) => body.clone(),
+            Some(ReqBody::Chunked(chunks)) => {
+                let mut out = Vec::new();
+                for chunk in chunks.iter().filter(|c| !c.is_empty()) {
+                    out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    out.extend_from_slice(chunk);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+                out
+            }
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.head_bytes();
+        out.extend_from_slice(&self.body_bytes());
+        out
+    }
+}
+
+/// Fetches `url` through the proxy at `proxy` on a new connection.
+pub fn get(proxy: SocketAddr, url: &str) -> Response {
+    Client::connect(proxy).request(&Req::get(url))
+}
+
+/// Polls `check` every 10 ms until it is true or `timeout` passes. For
+/// waiting on something the proxy does after the client can see it (such as
+/// freeing a connection slot after the close); returns the last answer.
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}

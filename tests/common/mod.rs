@@ -1,0 +1,28 @@
+//! The on-the-wire test harness shared by every stage's integration tests.
+//!
+//! Each test file says `mod common;` and uses what it needs:
+//!
+//! - [`origin`]: a scriptable origin server that records what it receives;
+//! - [`proxy`]: start a stage's proxy in-process on a free port;
+//! - [`client`]: a raw HTTP client that reads framed responses exactly;
+//! - [`child`]: run a stage binary and kill it whatever happens;
+//! - [`data`]: deterministic test bodies.
+//!
+//! Everything listens on 127.0.0.1 port 0 and hands out the address after
+//! binding, so no test ever sleeps waiting for a server to come up, and every
+//! socket has a timeout, so a bug makes a test fail rather than hang.
+
+// Each test binary uses a different subset of the harness.
+#![allow(dead_code, unused_imports)]
+
+pub mod child;
+pub mod client;
+pub mod data;
+pub mod origin;
+pub mod proxy;
+
+pub use child::RunningBinary;
+pub use client::{Client, ReadError, Req, Response, eventually, get};
+pub use data::{KIB, MIB, binary, text};
+pub use origin::{Origin, RecordedRequest, Reply, closed_port};
+pub use proxy::{start_stage1, start_stage2, start_with, test_config, test_timeouts};

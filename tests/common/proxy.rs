@@ -1,0 +1,67 @@
+//! Starting a proxy in-process, on a free port, for one test.
+//!
+//! The listener is bound before the server thread starts, so the address is
+//! ready the moment these functions return: no test waits for a server to
+//! come up. The servers run until the test process ends.
+//!
+//! Timeouts are short so that the timeout paths (504, idle close) take about
+//! a second rather than the production half-minute.
+
+use std::net::{SocketAddr, TcpListener};
+use std::thread;
+use std::time::Duration;
+
+use webproxy::relay::Timeouts;
+use webproxy::server::{Config, Server};
+use webproxy::simple;
+
+/// Timeouts for tests: short, but long enough for a loaded machine.
+pub fn test_timeouts() -> Timeouts {
+    Timeouts {
+        connect: Duration::from_secs(2),
+        upstream_read: Duration::from_secs(1),
+        client_read: Duration::from_secs(2),
+        client_idle: Duration::from_secs(2),
+        write: Duration::from_secs(5),
+    }
+}
+
+/// A small server configuration with the test timeouts.
+pub fn test_config() -> Config {
+    Config {
+        threads: 8,
+        max_connections: 64,
+        timeouts: test_timeouts(),
+    }
+}
+
+/// Binds 127.0.0.1:0, runs `serve` with the listener on a background
+/// thread, and returns the address. Later stages start their servers
+/// through this.
+pub fn start_with(serve: impl FnOnce(TcpListener) + Send + 'static) -> SocketAddr {
+    // Logs are noise in test output; RUST_LOG=debug turns them on.
+    if std::env::var_os("RUST_LOG").is_some() {
+        webproxy::logging::init();
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let addr = listener.local_addr().expect("proxy address");
+    thread::Builder::new()
+        .name(format!("proxy-{}", addr.port()))
+        .spawn(move || serve(listener))
+        .expect("spawn the proxy");
+    addr
+}
+
+/// Starts stage 1's one-at-a-time GET relay.
+pub fn start_stage1(timeouts: Timeouts) -> SocketAddr {
+    start_with(move |listener| simple::serve(listener, timeouts))
+}
+
+/// Starts stage 2's concurrent server.
+pub fn start_stage2(config: Config) -> SocketAddr {
+    start_with(move |listener| {
+        if let Err(e) = Server::new(config).run(listener) {
+            panic!("stage 2 server failed: {e}");
+        }
+    })
+}

@@ -1,0 +1,541 @@
+//! Stage 1 on the wire: a GET relay, one client at a time.
+//!
+//! Every test starts its own origin and its own proxy on free ports, talks
+//! to the proxy with raw bytes, and checks what a user would see (status,
+//! headers, body bytes) and what the origin received.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+
+fn proxy() -> SocketAddr {
+    start_stage1(test_timeouts())
+}
+
+/// Fetches `body` through the proxy and checks it arrives byte for byte.
+fn relays_intact(body: Vec<u8>) {
+    let origin =
+        Origin::fixed(Reply::ok(body.clone()).header("Content-Type", "application/x-test"));
+    let proxy = proxy();
+    let response = get(proxy, &origin.url("/file"));
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("Content-Length"),
+        Some(&*body.len().to_string())
+    );
+    assert_eq!(response.header("Content-Type"), Some("application/x-test"));
+    assert_eq!(response.body.len(), body.len());
+    assert!(response.body == body, "the body changed on its way");
+    assert_eq!(origin.hits(), 1);
+}
+
+#[test]
+fn get_relays_a_text_body() {
+    relays_intact(text(10 * KIB));
+}
+
+#[test]
+fn get_relays_a_binary_body() {
+    relays_intact(binary(100 * KIB + 7, 1));
+}
+
+#[test]
+fn get_relays_an_empty_body() {
+    relays_intact(Vec::new());
+}
+
+#[test]
+fn get_relays_one_mebibyte() {
+    relays_intact(binary(MIB, 2));
+}
+
+#[test]
+fn origin_sees_origin_form_and_the_target_host() {
+    let origin = Origin::fixed(Reply::ok("ok"));
+    let proxy = proxy();
+    let url = origin.url("/some/path%20x?q=1&r=a%2Fb");
+    let response = Client::connect(proxy).request(&Req::get(&url).host("wrong.test:99"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"ok");
+
+    let seen = origin.last_request();
+    assert_eq!(
+        seen.request_line(),
+        "GET /some/path%20x?q=1&r=a%2Fb HTTP/1.1"
+    );
+    // The origin listens on a port other than 80, so Host carries it.
+    assert_eq!(seen.header_all("Host"), vec![origin.authority().as_str()]);
+    assert_eq!(seen.header_all("Via"), vec!["1.1 webproxy"]);
+    assert_eq!(seen.header_all("Connection"), vec!["close"]);
+    assert!(seen.body.is_empty());
+}
+
+#[test]
+fn a_target_without_a_path_asks_for_slash() {
+    let origin = Origin::fixed(Reply::ok("root"));
+    let proxy = proxy();
+    let url = format!("http://{}", origin.authority());
+    let response = get(proxy, &url);
+    assert_eq!(response.body, b"root");
+    assert_eq!(origin.last_request().request_line(), "GET / HTTP/1.1");
+}
+
+#[test]
+fn hop_by_hop_request_fields_go_and_the_rest_keep_their_order() {
+    let origin = Origin::fixed(Reply::ok("ok"));
+    let proxy = proxy();
+    let req = Req::get(&origin.url("/h"))
+        .header("X-B", "2")
+        .header("Connection", "X-Drop-Me")
+        .header("User-Agent", "wire-test/1")
+        .header("X-Drop-Me", "secret")
+        .header("Proxy-Connection", "keep-alive")
+        .header("Keep-Alive", "timeout=5")
+        .header("TE", "trailers")
+        .header("Trailer", "X-T")
+        .header("Upgrade", "websocket")
+        .header("Proxy-Authorization", "Basic dXNlcjpwdw==")
+        .header("X-A", "1")
+        .header("Accept", "*/*")
+        .header("X-B", "3");
+    let response = Client::connect(proxy).request(&req);
+    assert_eq!(response.status, 200);
+
+    let seen = origin.last_request();
+    for gone in [
+        "X-Drop-Me",
+        "Proxy-Connection",
+        "Keep-Alive",
+        "TE",
+        "Trailer",
+        "Upgrade",
+        "Proxy-Authorization",
+    ] {
+        assert!(!seen.has_header(gone), "{gone} reached the origin");
+    }
+    assert_eq!(seen.header_all("Connection"), vec!["close"]);
+    let end_to_end: Vec<(&str, &str)> = seen
+        .headers
+        .iter()
+        .filter(|(n, _)| !["Host", "Via", "Connection"].contains(&n.as_str()))
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        end_to_end,
+        vec![
+            ("X-B", "2"),
+            ("User-Agent", "wire-test/1"),
+            ("X-A", "1"),
+            ("Accept", "*/*"),
+            ("X-B", "3"),
+        ]
+    );
+}
+
+#[test]
+fn response_carries_via_and_no_hop_by_hop_fields() {
+    let origin = Origin::fixed(
+        Reply::ok("body")
+            .header("X-First", "1")
+            .header("Connection", "X-Origin-Hop")
+            .header("X-Origin-Hop", "private")
+            .header("Keep-Alive", "timeout=5")
+            .header("Proxy-Authenticate", "Basic realm=\"x\"")
+            .header("Upgrade", "h2c")
+            .header("Set-Cookie", "a=1")
+            .header("Set-Cookie", "b=2")
+            .header("X-Last", "2"),
+    );
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    let response = client.request(&Req::get(&origin.url("/r")));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"body");
+    assert_eq!(response.header_all("Via"), vec!["1.1 webproxy"]);
+    for gone in [
+        "X-Origin-Hop",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Upgrade",
+    ] {
+        assert!(!response.has_header(gone), "{gone} reached the client");
+    }
+    // Stage 1 closes after every exchange and says so; nothing else of the
+    // origin's Connection field survives.
+    assert_eq!(response.header_all("Connection"), vec!["close"]);
+    assert_eq!(response.header_all("Set-Cookie"), vec!["a=1", "b=2"]);
+    let names: Vec<&str> = response.headers.iter().map(|(n, _)| n.as_str()).collect();
+    let first = names.iter().position(|&n| n == "X-First");
+    let last = names.iter().position(|&n| n == "X-Last");
+    assert!(
+        first < last && first.is_some(),
+        "field order lost: {names:?}"
+    );
+    assert!(response.has_header("Date"), "the proxy adds a Date");
+    client.assert_closed();
+}
+
+#[test]
+fn post_is_501_and_the_origin_is_not_contacted() {
+    let origin = Origin::fixed(Reply::ok("never"));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    let response = client.request(&Req::new("POST", &origin.url("/form")).body("a=1"));
+    assert_eq!(response.status, 501);
+    assert!(
+        response.body_text().contains("POST"),
+        "{}",
+        response.body_text()
+    );
+    client.assert_closed();
+    assert_eq!(origin.hits(), 0);
+    assert_eq!(origin.connections(), 0);
+    // The proxy still works.
+    assert_eq!(get(proxy, &origin.url("/ok")).status, 200);
+}
+
+/// Sends `raw`, expects `status` and a close, then checks that the origin was
+/// never asked and that the proxy still serves a good request. Returns the
+/// error response.
+fn refused(raw: &[u8], status: u16) -> Response {
+    let origin = Origin::fixed(Reply::ok("fine"));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    // The proxy may answer before it has read everything we send.
+    let _ = client.try_send(raw);
+    let response = client.read_response();
+    assert_eq!(response.status, status, "{}", response.body_text());
+    assert!(response.says_close());
+    assert_eq!(response.header_all("Via"), vec!["1.1 webproxy"]);
+    assert_eq!(
+        response.header("Content-Length"),
+        Some(&*response.body.len().to_string())
+    );
+    client.assert_closed();
+    assert_eq!(origin.hits(), 0, "a bad request reached the origin");
+
+    let good = get(proxy, &origin.url("/after"));
+    assert_eq!(good.status, 200);
+    assert_eq!(good.body, b"fine");
+    response
+}
+
+fn request_with(target: &str, fields: &str) -> Vec<u8> {
+    format!("GET {target} HTTP/1.1\r\n{fields}\r\n").into_bytes()
+}
+
+#[test]
+fn garbage_is_400() {
+    refused(
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n",
+        400,
+    );
+    refused(b"GET\r\n\r\n", 400);
+}
+
+#[test]
+fn origin_form_is_400_and_says_how_to_use_a_proxy() {
+    let response = refused(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400);
+    assert_eq!(
+        response.body_text(),
+        format!("{}\n", webproxy::uri::NOT_A_PROXY_REQUEST)
+    );
+    assert!(response.body_text().contains("curl -x"));
+}
+
+#[test]
+fn target_over_8_kib_is_414() {
+    let target = format!("http://127.0.0.1:9/{}", "a".repeat(8 * KIB + 10));
+    refused(&request_with(&target, "Host: 127.0.0.1:9\r\n"), 414);
+}
+
+#[test]
+fn head_over_64_kib_is_431() {
+    let mut fields = String::new();
+    for i in 0..70 {
+        fields.push_str(&format!("X-Big-{i}: {}\r\n", "b".repeat(1000)));
+    }
+    refused(&request_with("http://127.0.0.1:9/", &fields), 431);
+}
+
+#[test]
+fn more_than_100_fields_is_431() {
+    let mut fields = String::from("Host: 127.0.0.1:9\r\n");
+    for i in 0..101 {
+        fields.push_str(&format!("X-Many-{i}: v\r\n"));
+    }
+    refused(&request_with("http://127.0.0.1:9/", &fields), 431);
+}
+
+#[test]
+fn whitespace_before_colon_is_400() {
+    refused(
+        &request_with("http://127.0.0.1:9/", "Host : 127.0.0.1:9\r\n"),
+        400,
+    );
+}
+
+#[test]
+fn http11_without_host_is_400() {
+    refused(&request_with("http://127.0.0.1:9/", ""), 400);
+}
+
+#[test]
+fn two_host_fields_are_400() {
+    refused(
+        &request_with(
+            "http://127.0.0.1:9/",
+            "Host: 127.0.0.1:9\r\nHost: other.test\r\n",
+        ),
+        400,
+    );
+}
+
+#[test]
+fn https_absolute_form_is_400() {
+    let response = refused(
+        &request_with("https://127.0.0.1:9/", "Host: 127.0.0.1:9\r\n"),
+        400,
+    );
+    assert!(
+        response.body_text().contains("CONNECT"),
+        "{}",
+        response.body_text()
+    );
+}
+
+#[test]
+fn http10_without_host_is_served() {
+    let origin = Origin::fixed(Reply::ok("old"));
+    let proxy = proxy();
+    let req = Req::get(&origin.url("/")).version("HTTP/1.0").no_host();
+    let response = Client::connect(proxy).request(&req);
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"old");
+    // We speak HTTP/1.1 ourselves, upstream too.
+    assert_eq!(origin.last_request().version, "HTTP/1.1");
+    assert_eq!(
+        origin.last_request().header("Host"),
+        Some(&*origin.authority())
+    );
+}
+
+#[test]
+fn a_head_arriving_byte_by_byte_still_works() {
+    let origin = Origin::fixed(Reply::ok(binary(3000, 3)));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    let req = Req::get(&origin.url("/slowly")).header("X-Pad", &"p".repeat(100));
+    // One byte per write, with a pause now and then so the proxy sees the
+    // head in many reads, not one.
+    for (i, byte) in req.to_bytes().iter().enumerate() {
+        client.send([*byte]);
+        if i % 16 == 15 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let response = client.read_response();
+    assert_eq!(response.status, 200);
+    assert!(response.body == binary(3000, 3));
+    assert_eq!(
+        origin.last_request().header("X-Pad"),
+        Some(&*"p".repeat(100))
+    );
+}
+
+#[test]
+fn refused_origin_is_502() {
+    let proxy = proxy();
+    let dead = closed_port();
+    let mut client = Client::connect(proxy);
+    let response = client.request(&Req::get(&format!("http://{dead}/")));
+    assert_eq!(response.status, 502);
+    assert!(response.says_close());
+    client.assert_closed();
+}
+
+#[test]
+fn silent_origin_is_504() {
+    let origin = Origin::fixed(Reply::silent());
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    let response = client.request(&Req::get(&origin.url("/quiet")));
+    assert_eq!(response.status, 504);
+    assert_eq!(origin.hits(), 1);
+    client.assert_closed();
+}
+
+#[test]
+fn chunked_response_is_relayed_intact() {
+    let body = binary(70 * KIB, 4);
+    let chunks = vec![
+        body[..1].to_vec(),
+        body[1..100].to_vec(),
+        body[100..65636].to_vec(),
+        body[65636..].to_vec(),
+    ];
+    let origin = Origin::fixed(Reply::chunked(chunks).trailer("X-Checksum", "abc"));
+    let proxy = proxy();
+    let response = get(proxy, &origin.url("/chunks"));
+    assert_eq!(response.status, 200);
+    assert!(response.complete);
+    assert!(response.body == body, "chunked body changed");
+    assert!(!response.has_header("Content-Length"));
+}
+
+#[test]
+fn close_delimited_response_is_relayed_intact() {
+    let body = binary(200 * KIB, 5);
+    let origin = Origin::fixed(Reply::close_delimited(body.clone()).split(10_000));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    let response = client.request(&Req::get(&origin.url("/stream")));
+    assert_eq!(response.status, 200);
+    assert!(response.body == body, "close-delimited body changed");
+    client.assert_closed();
+}
+
+#[test]
+fn slow_response_is_relayed_intact() {
+    let body = text(5000);
+    let origin = Origin::fixed(
+        Reply::ok(body.clone())
+            .split(1000)
+            .pace(Duration::from_millis(30)),
+    );
+    let proxy = proxy();
+    let response = get(proxy, &origin.url("/slow"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, body);
+}
+
+#[test]
+fn origin_closing_mid_body_does_not_look_complete() {
+    let origin = Origin::fixed(Reply::truncated(10_000, binary(4000, 6)));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    client.send(Req::get(&origin.url("/cut")).to_bytes());
+    let response = client.try_read_response("GET").expect("a response head");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.framing, common::client::Framing::Length(10_000));
+    assert!(!response.complete, "a truncated body looked complete");
+    assert!(response.body.len() <= 4000);
+    assert!(response.body[..] == binary(4000, 6)[..response.body.len()]);
+}
+
+#[test]
+fn chunked_origin_closing_mid_body_does_not_look_complete() {
+    let origin = Origin::fixed(Reply::raw(
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\nonly six"[..],
+    ));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    client.send(Req::get(&origin.url("/cut")).to_bytes());
+    let response = client.try_read_response("GET").expect("a response head");
+    assert_eq!(response.status, 200);
+    assert!(
+        !response.complete,
+        "a truncated chunked body looked complete"
+    );
+    assert!(!response.raw_body.ends_with(b"0\r\n\r\n"));
+}
+
+#[test]
+fn bad_upstream_content_length_is_502() {
+    let origin = Origin::fixed(Reply::ok("abc").header("Content-Length", "abc"));
+    let proxy = proxy();
+    let response = get(proxy, &origin.url("/bad"));
+    assert_eq!(response.status, 502);
+}
+
+#[test]
+fn conflicting_upstream_content_lengths_are_502() {
+    let origin = Origin::fixed(Reply::raw(
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"[..],
+    ));
+    let proxy = proxy();
+    assert_eq!(get(proxy, &origin.url("/bad")).status, 502);
+}
+
+#[test]
+fn garbage_from_the_origin_is_502() {
+    let origin = Origin::fixed(Reply::raw(&b"SSH-2.0-OpenSSH_9.6\r\n\r\n"[..]));
+    let proxy = proxy();
+    assert_eq!(get(proxy, &origin.url("/ssh")).status, 502);
+}
+
+#[test]
+fn origin_closing_without_an_answer_is_502() {
+    let origin = Origin::fixed(Reply::raw(Vec::new()));
+    let proxy = proxy();
+    assert_eq!(get(proxy, &origin.url("/gone")).status, 502);
+}
+
+#[test]
+fn every_exchange_closes_the_connection() {
+    let origin = Origin::fixed(Reply::ok("one"));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    let response = client.request(&Req::get(&origin.url("/")).header("Connection", "keep-alive"));
+    assert_eq!(response.body, b"one");
+    assert!(response.says_close());
+    client.assert_closed();
+}
+
+#[test]
+fn stage1_binary_smoke_test() {
+    let origin = Origin::fixed(Reply::ok("from the binary"));
+    let running = RunningBinary::start(env!("CARGO_BIN_EXE_stage1"), &["--port", "0"]);
+    let response = get(running.addr, &origin.url("/smoke"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"from the binary");
+    assert_eq!(response.header("Via"), Some("1.1 webproxy"));
+    assert_eq!(origin.last_request().request_line(), "GET /smoke HTTP/1.1");
+}
+
+#[test]
+fn a_response_with_both_framings_is_relayed_by_its_chunks() {
+    // Transfer-Encoding wins over Content-Length (RFC 9112 §6.3), and the
+    // stale Content-Length must not reach the client.
+    let origin = Origin::fixed(Reply::raw(
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
+           6\r\nchunks\r\n0\r\n\r\n"[..],
+    ));
+    let proxy = proxy();
+    let response = get(proxy, &origin.url("/both"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"chunks");
+    assert!(!response.has_header("Content-Length"));
+}
+
+#[test]
+fn odd_but_legal_response_fields_are_cleaned_up() {
+    // RFC 9112 §5.1 and §5.2: a proxy strips whitespace before the colon
+    // and unfolds obsolete line folding in responses instead of refusing.
+    let origin = Origin::fixed(Reply::raw(
+        &b"HTTP/1.1 200 OK\r\nX-Spaced : yes\r\nX-Folded: one\r\n  two\r\n\
+           Content-Length: 2\r\n\r\nok"[..],
+    ));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    client.send(Req::get(&origin.url("/odd")).to_bytes());
+    let response = client.read_response();
+    assert_eq!(response.body, b"ok");
+    assert_eq!(response.header("X-Spaced"), Some("yes"));
+    let folded = response.header("X-Folded").expect("X-Folded kept");
+    assert!(
+        folded.starts_with("one") && folded.ends_with("two") && !folded.contains('\n'),
+        "{folded:?}"
+    );
+}
+
+#[test]
+fn a_fragment_is_not_sent_to_the_origin() {
+    let origin = Origin::fixed(Reply::ok("ok"));
+    let proxy = proxy();
+    get(proxy, &origin.url("/page?x=1#section"));
+    assert_eq!(origin.last_request().target, "/page?x=1");
+}
