@@ -1,0 +1,525 @@
+// Starter code for stage 1, exercises 2 and 3 (see exercises/stage1/HINTS.md).
+// With `--features starter-stage1` this file replaces src/body.rs. Left for
+// you: `copy_body` (exercise 2) and the chunked decoder in `BodyReader`
+// (exercise 3: `read_line`, `read_chunk_size`, `skip_trailers` and two states
+// of `read`). Everything else is the reference code.
+//! Message bodies: where they end, and how to copy them without holding them.
+//!
+//! HTTP/1.1 has three ways to say where a body ends (RFC 9112 §6.3):
+//! a `Content-Length`, the `chunked` transfer coding, or — for responses
+//! only — the server closing the connection. Some messages never have a body
+//! whatever their fields say: responses to HEAD, and 1xx, 204 and 304
+//! responses. Getting this wrong is the classic proxy bug: relay "until the
+//! origin goes quiet" and you either hang, or cut a body short, or glue the
+//! next response onto this one.
+//!
+//! The proxy decodes every body it relays ([`BodyReader`]) and encodes it
+//! again for the next hop ([`BodyWriter`]), because `Transfer-Encoding` is a
+//! property of one connection, not of the message (RFC 9112 §6.1). Bodies are
+//! streamed through a fixed buffer: a 1 GiB download costs 64 KiB of memory.
+
+// Until you write them, some arguments and helpers go unused.
+#![allow(unused_variables, unused_mut, dead_code)]
+
+use std::io::{self, BufRead, Read, Write};
+
+use crate::error::HttpError;
+use crate::message::{RequestHead, ResponseHead};
+
+/// How the end of a body is found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body at all.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// A sequence of chunks ending with a zero-size chunk.
+    Chunked,
+    /// Everything until the sender closes the connection.
+    UntilClose,
+}
+
+/// The longest chunk-size line (with extensions) we accept.
+const MAX_CHUNK_LINE: usize = 4096;
+/// The most trailer bytes we read (and discard) after the last chunk.
+const MAX_TRAILERS: usize = 64 * 1024;
+
+/// Reads `Content-Length` as RFC 9112 §6.3 rule 5 demands: every value must
+/// be the same number, or the message is broken.
+fn content_length(headers: &crate::headers::Headers) -> Result<Option<u64>, String> {
+    let mut found: Option<u64> = None;
+    for value in headers.get_all("Content-Length") {
+        let text = std::str::from_utf8(value).map_err(|_| "Content-Length is not text")?;
+        // A repeated field may also arrive as one comma-separated line.
+        for item in text.split(',').map(str::trim) {
+            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("invalid Content-Length {item:?}"));
+            }
+            let n: u64 = item
+                .parse()
+                .map_err(|_| format!("Content-Length {item:?} is too large"))?;
+            match found {
+                Some(prev) if prev != n => {
+                    return Err("conflicting Content-Length values".to_string());
+                }
+                _ => found = Some(n),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// True when the last transfer coding listed is `chunked`.
+fn chunked_is_last(headers: &crate::headers::Headers) -> bool {
+    headers
+        .list("Transfer-Encoding")
+        .last()
+        .is_some_and(|c| c.eq_ignore_ascii_case("chunked"))
+}
+
+// ANCHOR: request_framing
+/// Where a request body ends (RFC 9112 §6.3 rules 4 to 6).
+pub fn request_framing(head: &RequestHead) -> Result<Framing, HttpError> {
+    let h = &head.headers;
+    if h.contains("Transfer-Encoding") {
+        if h.contains("Content-Length") {
+            // Request smuggling lives here: two framings, two readers that
+            // disagree on where the next request starts.
+            return Err(HttpError::bad_request(
+                "request has both Content-Length and Transfer-Encoding",
+            ));
+        }
+        if head.minor_version == 0 {
+            return Err(HttpError::bad_request(
+                "Transfer-Encoding is not allowed in HTTP/1.0",
+            ));
+        }
+        let codings: Vec<&str> = h.list("Transfer-Encoding").collect();
+        if !chunked_is_last(h) {
+            return Err(HttpError::bad_request(
+                "the final transfer coding of a request must be chunked",
+            ));
+        }
+        if codings.len() > 1 {
+            // We only understand chunked; RFC 9112 §6.1 asks for 501.
+            return Err(HttpError::new(
+                501,
+                format!("unsupported transfer coding {:?}", codings.join(", ")),
+            ));
+        }
+        return Ok(Framing::Chunked);
+    }
+    match content_length(h).map_err(HttpError::bad_request)? {
+        None => Ok(Framing::Empty),
+        // An explicit zero stays a length so that it is forwarded: RFC 9110
+        // §8.6 has a POST without content say `Content-Length: 0`, and some
+        // servers refuse one without it (411 Length Required).
+        Some(n) => Ok(Framing::Length(n)),
+    }
+}
+// ANCHOR_END: request_framing
+
+// ANCHOR: response_framing
+/// Where a response body ends (RFC 9112 §6.3 rules 1 to 7). `to_head` is
+/// true when the request was HEAD.
+pub fn response_framing(to_head: bool, head: &ResponseHead) -> Result<Framing, String> {
+    let status = head.status;
+    if to_head || (100..200).contains(&status) || status == 204 || status == 304 {
+        return Ok(Framing::Empty);
+    }
+    let h = &head.headers;
+    if h.contains("Transfer-Encoding") {
+        // Transfer-Encoding wins over Content-Length (rule 3); the caller
+        // drops the Content-Length when it re-frames the body.
+        return Ok(if chunked_is_last(h) {
+            Framing::Chunked
+        } else {
+            Framing::UntilClose
+        });
+    }
+    match content_length(h)? {
+        Some(0) => Ok(Framing::Empty),
+        Some(n) => Ok(Framing::Length(n)),
+        None => Ok(Framing::UntilClose),
+    }
+}
+// ANCHOR_END: response_framing
+
+/// Reads a body and hands out its decoded bytes; end of body is `Ok(0)`.
+///
+/// A body that ends too early (the peer closed before the promised length,
+/// or in the middle of a chunk) is an `UnexpectedEof` error, never a quiet
+/// end: a truncated response must not look complete to anyone, least of all
+/// a cache (RFC 9111 §3.3).
+pub struct BodyReader<'a, R: BufRead> {
+    inner: &'a mut R,
+    state: ReadState,
+}
+
+enum ReadState {
+    Remaining(u64),
+    ChunkStart,
+    InChunk(u64),
+    ChunkEnd,
+    UntilClose,
+    Done,
+}
+
+fn truncated(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, what.to_string())
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+impl<'a, R: BufRead> BodyReader<'a, R> {
+    pub fn new(inner: &'a mut R, framing: Framing) -> Self {
+        let state = match framing {
+            Framing::Empty | Framing::Length(0) => ReadState::Done,
+            Framing::Length(n) => ReadState::Remaining(n),
+            Framing::Chunked => ReadState::ChunkStart,
+            Framing::UntilClose => ReadState::UntilClose,
+        };
+        BodyReader { inner, state }
+    }
+
+    /// True once the whole body has been read.
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, ReadState::Done)
+    }
+
+    /// Reads one line (without its CRLF or bare LF), refusing lines longer
+    /// than `max`.
+    fn read_line(&mut self, max: usize) -> io::Result<Vec<u8>> {
+        // TODO(exercise 3a): read bytes from `self.inner` up to and including
+        // the next `\n`, and return the line without it, and without the
+        // `\r` before it if there is one (RFC 9112 §2.2 lets a recipient
+        // accept a bare LF).
+        //
+        // - `self.inner` is a `BufRead`: `fill_buf()` shows what is
+        //   buffered (reading more when nothing is), `consume(n)` marks `n`
+        //   bytes as used. A line may span several `fill_buf` calls.
+        // - `fill_buf` returning an empty slice means the peer closed: the
+        //   body is cut short, `Err(truncated(...))`.
+        // - A line longer than `max` bytes (not counting the CRLF) is an
+        //   `Err(invalid(...))`. Check as you go, so that a peer sending an
+        //   endless line cannot make you buffer it all.
+        todo!("stage 1, exercise 3a: read_line")
+    }
+
+    // ANCHOR: chunk_size
+    /// Parses `1a2b;ext=1` into 0x1a2b. Sizes are hex and unbounded in the
+    /// grammar (RFC 9112 §7.1), so we check for overflow rather than trust
+    /// the sender.
+    fn read_chunk_size(&mut self) -> io::Result<u64> {
+        // TODO(exercise 3b): parse the chunk-size line (RFC 9112 §7.1):
+        //
+        //     chunk      = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+        //     chunk-size = 1*HEXDIG
+        //     chunk-ext  = *( BWS ";" BWS chunk-ext-name [ ... ] )
+        //
+        // - Read the line with `self.read_line(MAX_CHUNK_LINE)`.
+        // - At least one hex digit, then nothing, or extensions starting with
+        //   `;` (perhaps after spaces or tabs). Ignore the extensions.
+        //   Anything else (`zz`, `-1`, `0x10`, an empty line) is
+        //   `Err(invalid(...))`.
+        // - The grammar puts no limit on the number of digits: compute the
+        //   size with `checked_mul` / `checked_add` and make an overflow an
+        //   error, never a panic or a wrapped-around small number.
+        todo!("stage 1, exercise 3b: read_chunk_size")
+    }
+    // ANCHOR_END: chunk_size
+
+    /// Skips the trailer section after the last chunk. We do not forward
+    /// trailers: they are optional metadata (RFC 9110 §6.5) and dropping
+    /// them is allowed.
+    fn skip_trailers(&mut self) -> io::Result<()> {
+        // TODO(exercise 3c): after the last chunk come trailer fields, one
+        // per line, then an empty line (RFC 9112 §7.1.2). Read lines with
+        // `read_line(MAX_TRAILERS)` until the empty one. Count the bytes:
+        // more than `MAX_TRAILERS` in all is `Err(invalid(...))`, so a peer
+        // cannot keep us reading trailers forever.
+        todo!("stage 1, exercise 3c: skip_trailers")
+    }
+}
+
+impl<R: BufRead> Read for BodyReader<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.state {
+                ReadState::Done => return Ok(0),
+                ReadState::Remaining(left) | ReadState::InChunk(left) => {
+                    let want = (out.len() as u64).min(left) as usize;
+                    let n = self.inner.read(&mut out[..want])?;
+                    if n == 0 && want > 0 {
+                        return Err(truncated("body is shorter than its framing says"));
+                    }
+                    let left = left - n as u64;
+                    self.state = match (&self.state, left) {
+                        (ReadState::Remaining(_), 0) => ReadState::Done,
+                        (ReadState::Remaining(_), _) => ReadState::Remaining(left),
+                        (_, 0) => ReadState::ChunkEnd,
+                        _ => ReadState::InChunk(left),
+                    };
+                    return Ok(n);
+                }
+                ReadState::ChunkStart => {
+                    // TODO(exercise 3d): a chunk begins with its size line.
+                    // Size 0 is the last chunk: skip the trailers and the
+                    // body is done. Otherwise read `size` bytes of data:
+                    // the `InChunk` state above does that, and moves on to
+                    // `ChunkEnd` when the chunk is used up.
+                    todo!("stage 1, exercise 3d: the ChunkStart state")
+                }
+                ReadState::ChunkEnd => {
+                    // TODO(exercise 3d): chunk data is followed by CRLF
+                    // (`read_line(0)` gives an empty line). Anything else
+                    // means the data was longer than its size said:
+                    // `Err(invalid(...))`. Then the next chunk starts.
+                    todo!("stage 1, exercise 3d: the ChunkEnd state")
+                }
+                ReadState::UntilClose => {
+                    let n = self.inner.read(out)?;
+                    if n == 0 {
+                        self.state = ReadState::Done;
+                    }
+                    return Ok(n);
+                }
+            }
+        }
+    }
+}
+
+/// Encodes a body for the next hop.
+pub struct BodyWriter<'a, W: Write> {
+    inner: &'a mut W,
+    chunked: bool,
+    scratch: Vec<u8>,
+    /// Bytes put on the wire, framing included.
+    pub written: u64,
+}
+
+// ANCHOR: body_writer
+impl<'a, W: Write> BodyWriter<'a, W> {
+    /// `framing` is how this hop's body is framed: chunked bodies get chunk
+    /// headers; every other kind is written as it is.
+    pub fn new(inner: &'a mut W, framing: Framing) -> Self {
+        BodyWriter {
+            inner,
+            chunked: framing == Framing::Chunked,
+            scratch: Vec::new(),
+            written: 0,
+        }
+    }
+
+    pub fn write_data(&mut self, data: &[u8]) -> io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        if self.chunked {
+            // One write per chunk: header, data and CRLF together.
+            self.scratch.clear();
+            self.scratch
+                .extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+            self.scratch.extend_from_slice(data);
+            self.scratch.extend_from_slice(b"\r\n");
+            self.inner.write_all(&self.scratch)?;
+            self.written += self.scratch.len() as u64;
+        } else {
+            self.inner.write_all(data)?;
+            self.written += data.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Ends the body: the last chunk for chunked bodies.
+    pub fn finish(&mut self) -> io::Result<()> {
+        if self.chunked {
+            self.inner.write_all(b"0\r\n\r\n")?;
+            self.written += 5;
+        }
+        self.inner.flush()
+    }
+}
+// ANCHOR_END: body_writer
+
+/// Which side of a copy failed.
+#[derive(Debug)]
+pub enum CopyError {
+    /// Reading the body failed: the sender closed early, sent bad framing,
+    /// or went silent.
+    Read(io::Error),
+    /// Writing failed: the receiver went away.
+    Write(io::Error),
+}
+
+// ANCHOR: copy_body
+/// Streams a body from `from` (already decoded) to `to`, calling `tap` with
+/// every piece on the way (the cache uses it to keep a copy). Returns the
+/// number of body bytes copied. The end of the body is written only when the
+/// whole body was read, so a truncated body never looks complete downstream.
+pub fn copy_body<R: BufRead, W: Write>(
+    from: &mut BodyReader<'_, R>,
+    to: &mut BodyWriter<'_, W>,
+    mut tap: impl FnMut(&[u8]),
+) -> Result<u64, CopyError> {
+    // TODO(exercise 2): the relay loop. Until `from` says the body is over:
+    //
+    // - read a piece into a fixed buffer (64 KiB is plenty): `from` has
+    //   already decoded the framing, so `Ok(0)` means "the body is
+    //   complete", and an error means it is not (the origin closed early,
+    //   sent broken chunks, or went quiet);
+    // - `Interrupted` is not an error, just try again (see `std::io::Read`);
+    // - show the piece to `tap`, then hand it to `to.write_data`;
+    // - count the bytes.
+    //
+    // Then `to.finish()`, but only when the whole body was read: for a
+    // chunked body, `finish` writes the last chunk, and a client that sees
+    // it believes the body is complete (RFC 9112 §7.1). A body cut short
+    // upstream must look cut short downstream.
+    //
+    // A failed read is `CopyError::Read`, a failed write `CopyError::Write`:
+    // the caller answers them differently. Never hold the whole body in
+    // memory: it may be larger than the machine's memory.
+    todo!("stage 1, exercise 2: copy_body")
+}
+// ANCHOR_END: copy_body
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Parsed, parse_request, parse_response};
+
+    fn request(raw: &str) -> RequestHead {
+        match parse_request(raw.as_bytes()) {
+            Ok(Parsed::Complete(h, _)) => h,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn response(raw: &str) -> ResponseHead {
+        match parse_response(raw.as_bytes()) {
+            Ok(Parsed::Complete(h, _)) => h,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn decode(framing: Framing, wire: &[u8]) -> io::Result<Vec<u8>> {
+        let mut input = io::Cursor::new(wire.to_vec());
+        let mut reader = BodyReader::new(&mut input, framing);
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn request_framing_rules() {
+        let r = |s: &str| request_framing(&request(s));
+        assert_eq!(r("POST / HTTP/1.1\r\n\r\n").unwrap(), Framing::Empty);
+        assert_eq!(
+            r("POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").unwrap(),
+            Framing::Length(0)
+        );
+        assert_eq!(
+            r("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n").unwrap(),
+            Framing::Length(5)
+        );
+        assert_eq!(
+            r("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n").unwrap(),
+            Framing::Length(5)
+        );
+        assert_eq!(
+            r("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap(),
+            Framing::Chunked
+        );
+        for bad in [
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+        ] {
+            assert_eq!(r(bad).unwrap_err().status, 400, "{bad}");
+        }
+        assert_eq!(
+            r("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+                .unwrap_err()
+                .status,
+            501
+        );
+    }
+
+    #[test]
+    fn response_framing_rules() {
+        let ok = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(
+            response_framing(false, &response(ok)),
+            Ok(Framing::Length(3))
+        );
+        assert_eq!(response_framing(true, &response(ok)), Ok(Framing::Empty));
+        let not_modified = "HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(
+            response_framing(false, &response(not_modified)),
+            Ok(Framing::Empty)
+        );
+        let both = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(
+            response_framing(false, &response(both)),
+            Ok(Framing::Chunked)
+        );
+        let close = "HTTP/1.1 200 OK\r\n\r\n";
+        assert_eq!(
+            response_framing(false, &response(close)),
+            Ok(Framing::UntilClose)
+        );
+        let bad = "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n";
+        assert!(response_framing(false, &response(bad)).is_err());
+    }
+
+    #[test]
+    fn chunked_decoding() {
+        let wire =
+            b"4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(
+            decode(Framing::Chunked, wire).unwrap(),
+            b"Wikipedia in\r\n\r\nchunks."
+        );
+        // Bare LF line endings are tolerated (RFC 9112 §2.2).
+        assert_eq!(decode(Framing::Chunked, b"3\nabc\n0\n\n").unwrap(), b"abc");
+    }
+
+    #[test]
+    fn broken_chunked_is_an_error() {
+        for wire in [
+            &b"zz\r\nabc\r\n0\r\n\r\n"[..],
+            b"3\r\nabcdef\r\n0\r\n\r\n",
+            b"fffffffffffffffffff\r\n",
+            b"3\r\nab",
+            b"3\r\nabc\r\n",
+        ] {
+            assert!(decode(Framing::Chunked, wire).is_err(), "{wire:?}");
+        }
+    }
+
+    #[test]
+    fn short_bodies_are_truncation_errors() {
+        let err = decode(Framing::Length(10), b"12345").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(decode(Framing::UntilClose, b"12345").unwrap(), b"12345");
+        assert_eq!(decode(Framing::Length(3), b"12345").unwrap(), b"123");
+    }
+
+    #[test]
+    fn copy_reencodes_as_chunked() {
+        let mut input = io::Cursor::new(b"hello world".to_vec());
+        let mut reader = BodyReader::new(&mut input, Framing::Length(11));
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        let mut writer = BodyWriter::new(&mut out, Framing::Chunked);
+        let n = copy_body(&mut reader, &mut writer, |d| seen.extend_from_slice(d)).unwrap();
+        assert_eq!(n, 11);
+        assert_eq!(seen, b"hello world");
+        assert_eq!(out, b"b\r\nhello world\r\n0\r\n\r\n");
+    }
+}

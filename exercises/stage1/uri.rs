@@ -1,0 +1,304 @@
+// Starter code for stage 1, exercise 1 (see exercises/stage1/HINTS.md).
+// With `--features starter-stage1` this file replaces src/uri.rs. Only
+// `parse_absolute` is left for you; everything else is the reference code.
+//! Request targets: where does the client want to go?
+//!
+//! A client talking to a proxy names the whole URI in the request line, the
+//! absolute-form `GET http://host:port/path?query HTTP/1.1` (RFC 9112 §3.2.2).
+//! A tunnel request names only `host:port`, the authority-form (§3.2.3). A
+//! client that thinks it is talking to the origin sends just `/path`, the
+//! origin-form (§3.2.1): a forward proxy cannot serve that, because it does
+//! not say which server to ask.
+//!
+//! The host may be a registered name, an IPv4 address or an IPv6 address in
+//! brackets (RFC 3986 §3.2.2); the port defaults to 80 for `http`. The path
+//! and query are forwarded byte for byte, never decoded or rewritten
+//! (RFC 9110 §7.7): two URIs that differ by one escaped byte can name two
+//! different resources.
+
+// Until you write it, the function's argument goes unused.
+#![allow(unused_variables)]
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::error::HttpError;
+use crate::message::RequestHead;
+
+/// A host as it appears in a URI authority.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A registered name, lower-cased (host names are case-insensitive,
+    /// RFC 3986 §3.2.2).
+    Name(String),
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl fmt::Display for Host {
+    /// The form used in a URI or a Host header: IPv6 goes in brackets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(name) => f.write_str(name),
+            Host::V4(ip) => write!(f, "{ip}"),
+            Host::V6(ip) => write!(f, "[{ip}]"),
+        }
+    }
+}
+
+impl Host {
+    /// The form the resolver wants: no brackets.
+    pub fn to_lookup(&self) -> String {
+        match self {
+            Host::Name(name) => name.clone(),
+            Host::V4(ip) => ip.to_string(),
+            Host::V6(ip) => ip.to_string(),
+        }
+    }
+}
+
+/// `host:port`, as in authority-form or the authority of an `http` URI.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Authority {
+    pub host: Host,
+    pub port: u16,
+}
+
+impl fmt::Display for Authority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+impl Authority {
+    /// The value for a Host header: the port is left out when it is the
+    /// default, as clients do (RFC 9110 §7.2).
+    pub fn host_header(&self) -> String {
+        if self.port == 80 {
+            self.host.to_string()
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+/// An `http` URI in absolute-form, split into what the proxy needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AbsoluteUri {
+    pub authority: Authority,
+    /// Path and query, exactly as sent; `/` when the URI had no path.
+    pub path_and_query: String,
+}
+
+impl fmt::Display for AbsoluteUri {
+    /// The normalised URI: lower-cased host and an explicit port. The cache
+    /// uses this as its key, so `http://A.test/` and `http://a.test:80/`
+    /// land in the same place.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.authority, self.path_and_query)
+    }
+}
+
+impl AbsoluteUri {
+    /// The path without the query, for path-prefix rules.
+    pub fn path(&self) -> &str {
+        match self.path_and_query.find('?') {
+            Some(i) => &self.path_and_query[..i],
+            None => &self.path_and_query,
+        }
+    }
+}
+
+/// The body of the 400 we send to a client that used a proxy like a server.
+pub const NOT_A_PROXY_REQUEST: &str = "this is a proxy: send the full URL in the request line, \
+as in `GET http://example.test/ HTTP/1.1`; with curl, use `curl -x http://PROXY:PORT http://example.test/`";
+
+// ANCHOR: proxy_target
+/// Finds where a proxy request wants to go. RFC 9112 §3.2 asks for exactly
+/// one Host field in an HTTP/1.1 request; with an absolute-form target the
+/// target wins and Host is replaced when the request is forwarded.
+pub fn proxy_target(request: &RequestHead) -> Result<AbsoluteUri, HttpError> {
+    match request.headers.count("Host") {
+        0 if request.minor_version >= 1 => {
+            return Err(HttpError::bad_request(
+                "HTTP/1.1 request without a Host header",
+            ));
+        }
+        0 | 1 => {}
+        _ => {
+            return Err(HttpError::bad_request(
+                "request has more than one Host header",
+            ));
+        }
+    }
+    if request.target.starts_with('/') || request.target == "*" {
+        return Err(HttpError::bad_request(NOT_A_PROXY_REQUEST));
+    }
+    parse_absolute(&request.target)
+}
+// ANCHOR_END: proxy_target
+
+// ANCHOR: parse_absolute
+/// Parses an absolute-form target such as `http://a.test:8080/x?y`.
+pub fn parse_absolute(target: &str) -> Result<AbsoluteUri, HttpError> {
+    // TODO(exercise 1): split `target` into scheme, authority and path
+    // (RFC 9112 §3.2.2, RFC 3986 §3), and refuse what a proxy cannot serve:
+    //
+    // - No `://` at all: the client did not send a URL. Answer
+    //   `HttpError::bad_request(NOT_A_PROXY_REQUEST)`.
+    // - The scheme must be `http`, in any case (`HTTP://` is fine). For any
+    //   other scheme, a 400 whose text mentions CONNECT: browsers reach
+    //   `https://` sites through a tunnel (stage 4), never like this.
+    // - The authority runs up to the first `/`, `?` or `#`. `parse_authority`
+    //   below turns it into an `Authority`; the default port is 80.
+    // - A `#fragment` is for the client only and is never sent (RFC 9110
+    //   §4.2.5). Drop it.
+    // - Keep the path and query byte for byte: no decoding, no tidying
+    //   (RFC 9110 §7.7). An empty path is sent as `/` (RFC 9112 §3.2.1),
+    //   also when a query follows: `http://a.test?q` asks for `/?q`.
+    //
+    // The unit tests at the end of this file list the cases
+    // (`cargo test --features starter-stage1 --lib uri::`).
+    todo!("stage 1, exercise 1: parse_absolute")
+}
+// ANCHOR_END: parse_absolute
+
+/// Parses `host[:port]`. With `default_port` of `None` the port is required,
+/// as in the authority-form of CONNECT.
+pub fn parse_authority_form(target: &str) -> Result<Authority, HttpError> {
+    if !target.contains(':') || target.ends_with(':') || target.ends_with(']') {
+        return Err(HttpError::bad_request(format!(
+            "CONNECT needs host:port, got {target:?}"
+        )));
+    }
+    parse_authority(target, 0)
+}
+
+fn parse_authority(text: &str, default_port: u16) -> Result<Authority, HttpError> {
+    let bad = |why: &str| HttpError::bad_request(format!("bad authority {text:?}: {why}"));
+    if text.contains('@') {
+        // RFC 9110 §4.2.4: userinfo in an http URI is deprecated and a
+        // common phishing trick.
+        return Err(bad("user information is not allowed"));
+    }
+    let (host_text, port_text) = if let Some(rest) = text.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return Err(bad("missing ]"));
+        };
+        let ip: Ipv6Addr = inside.parse().map_err(|_| bad("invalid IPv6 address"))?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':').ok_or_else(|| bad("junk after ]"))?),
+        };
+        return Ok(Authority {
+            host: Host::V6(ip),
+            port: parse_port(port, default_port).ok_or_else(|| bad("invalid port"))?,
+        });
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
+    };
+    let port = parse_port(port_text, default_port).ok_or_else(|| bad("invalid port"))?;
+    if host_text.is_empty() {
+        return Err(bad("empty host"));
+    }
+    if let Ok(ip) = host_text.parse::<Ipv4Addr>() {
+        return Ok(Authority {
+            host: Host::V4(ip),
+            port,
+        });
+    }
+    // reg-name (RFC 3986 §3.2.2): unreserved, pct-encoded and sub-delims.
+    // Anything else here is either an attack or a typo.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=".contains(c);
+    if !host_text.chars().all(allowed) {
+        return Err(bad("invalid character in host"));
+    }
+    Ok(Authority {
+        host: Host::Name(host_text.to_ascii_lowercase()),
+        port,
+    })
+}
+
+/// An empty or missing port means the default; otherwise 1 to 65535.
+fn parse_port(text: Option<&str>, default_port: u16) -> Option<u16> {
+    match text {
+        None | Some("") if default_port != 0 => Some(default_port),
+        None | Some("") => None,
+        Some(p) if p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            p.parse::<u16>().ok().filter(|&n| n != 0)
+        }
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_forms() {
+        let cases = [
+            ("http://a.test/x?y", "a.test", 80, "/x?y"),
+            (
+                "HTTP://A.Test:8080/P%41th?Q=1",
+                "a.test",
+                8080,
+                "/P%41th?Q=1",
+            ),
+            ("http://a.test", "a.test", 80, "/"),
+            ("http://a.test?q=1", "a.test", 80, "/?q=1"),
+            ("http://a.test:/x", "a.test", 80, "/x"),
+            ("http://10.0.0.1:81/", "10.0.0.1", 81, "/"),
+            ("http://[::1]:8080/v6", "[::1]", 8080, "/v6"),
+            ("http://[::1]/v6", "[::1]", 80, "/v6"),
+            ("http://a.test/x#frag", "a.test", 80, "/x"),
+        ];
+        for (target, host, port, path) in cases {
+            let uri = parse_absolute(target).unwrap_or_else(|e| panic!("{target}: {e}"));
+            assert_eq!(uri.authority.host.to_string(), host, "{target}");
+            assert_eq!(uri.authority.port, port, "{target}");
+            assert_eq!(uri.path_and_query, path, "{target}");
+        }
+    }
+
+    #[test]
+    fn normalised_form_has_explicit_port() {
+        let uri = parse_absolute("http://A.test/x?b").unwrap();
+        assert_eq!(uri.to_string(), "http://a.test:80/x?b");
+        assert_eq!(uri.authority.host_header(), "a.test");
+        assert_eq!(uri.path(), "/x");
+    }
+
+    #[test]
+    fn rejects_bad_targets() {
+        for target in [
+            "/just/a/path",
+            "https://a.test/",
+            "ftp://a.test/",
+            "http:///x",
+            "http://user:pw@a.test/",
+            "http://a.test:0/",
+            "http://a.test:65536/",
+            "http://a.test:8o/",
+            "http://[::1/",
+            "http://[zz]/",
+            "http://a b/",
+            "http://a\"b/",
+        ] {
+            assert_eq!(parse_absolute(target).unwrap_err().status, 400, "{target}");
+        }
+    }
+
+    #[test]
+    fn authority_form_requires_a_port() {
+        let a = parse_authority_form("Secure.Test:443").unwrap();
+        assert_eq!(a.to_string(), "secure.test:443");
+        assert_eq!(parse_authority_form("[::1]:8443").unwrap().port, 8443);
+        for bad in ["secure.test", "secure.test:", "[::1]", ":443", "a.test:x"] {
+            assert!(parse_authority_form(bad).is_err(), "{bad}");
+        }
+    }
+}
