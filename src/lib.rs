@@ -64,8 +64,10 @@ pub mod relay;
 pub mod server;
 pub mod simple;
 pub mod tunnel;
+// ANCHOR: starter_module
 #[cfg_attr(feature = "starter-stage1", path = "../exercises/stage1/uri.rs")]
 pub mod uri;
+// ANCHOR_END: starter_module
 
 #[cfg(test)]
 mod test_util;
