@@ -36,6 +36,7 @@ pub struct TunnelConfig {
     pub ports: PortPolicy,
 }
 
+// ANCHOR: check_target
 /// Checks a CONNECT request before anything is opened.
 pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authority, HttpError> {
     let authority = uri::parse_authority_form(&request.target)?;
@@ -50,6 +51,7 @@ pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authori
     }
     Ok(authority)
 }
+// ANCHOR_END: check_target
 
 // ANCHOR: open_tunnel
 /// Opens the tunnel and hands it to its own thread. `guard` is the client's
@@ -100,6 +102,7 @@ fn show(peer: Option<SocketAddr>) -> String {
     peer.map_or_else(|| "-".to_string(), |p| p.to_string())
 }
 
+// ANCHOR: handle
 /// Answers one CONNECT request: opens the tunnel, or writes the error and
 /// closes the connection.
 pub fn handle(
@@ -120,3 +123,4 @@ pub fn handle(
         conn.close();
     }
 }
+// ANCHOR_END: handle

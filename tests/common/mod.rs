@@ -7,6 +7,7 @@
 //! - [`client`]: a raw HTTP client that reads framed responses exactly;
 //! - [`child`]: run a stage binary and kill it whatever happens;
 //! - [`data`]: deterministic test bodies.
+//! - [`tunnel`]: an echo server to CONNECT to, and tunnel helpers (stage 4).
 //!
 //! Everything listens on 127.0.0.1 port 0 and hands out the address after
 //! binding, so no test ever sleeps waiting for a server to come up, and every
@@ -20,9 +21,12 @@ pub mod client;
 pub mod data;
 pub mod origin;
 pub mod proxy;
+pub mod tunnel;
 
 pub use child::RunningBinary;
 pub use client::{Client, ReadError, Req, Response, eventually, get};
 pub use data::{KIB, MIB, binary, text};
 pub use origin::{Origin, RecordedRequest, Reply, closed_port};
+pub use proxy::start_stage4;
 pub use proxy::{start_stage1, start_stage2, start_with, test_config, test_timeouts};
+pub use tunnel::{EchoConn, EchoServer, assert_echoes, open_tunnel};

@@ -11,6 +11,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::Duration;
 
+use webproxy::cache::Cache;
+use webproxy::connect::TunnelConfig;
 use webproxy::relay::Timeouts;
 use webproxy::server::{Config, Server};
 use webproxy::simple;
@@ -62,6 +64,16 @@ pub fn start_stage2(config: Config) -> SocketAddr {
     start_with(move |listener| {
         if let Err(e) = Server::new(config).run(listener) {
             panic!("stage 2 server failed: {e}");
+        }
+    })
+}
+
+/// Starts stage 4's server: the stage 2 server with a cache and tunnels.
+pub fn start_stage4(config: Config, cache: Cache, tunnels: TunnelConfig) -> SocketAddr {
+    start_with(move |listener| {
+        let server = Server::new(config).with_cache(cache).with_tunnels(tunnels);
+        if let Err(e) = server.run(listener) {
+            panic!("stage 4 server failed: {e}");
         }
     })
 }
