@@ -6,6 +6,7 @@
 //! - [`proxy`]: start a stage's proxy in-process on a free port;
 //! - [`client`]: a raw HTTP client that reads framed responses exactly;
 //! - [`child`]: run a stage binary and kill it whatever happens;
+//! - [`tempdir`]: scratch directories (rule files), removed afterwards;
 //! - [`data`]: deterministic test bodies.
 //!
 //! Everything listens on 127.0.0.1 port 0 and hands out the address after
@@ -20,9 +21,11 @@ pub mod client;
 pub mod data;
 pub mod origin;
 pub mod proxy;
+pub mod tempdir;
 
-pub use child::RunningBinary;
+pub use child::{Finished, RunningBinary, run_to_exit};
 pub use client::{Client, ReadError, Req, Response, eventually, get};
 pub use data::{KIB, MIB, binary, text};
 pub use origin::{Origin, RecordedRequest, Reply, closed_port};
-pub use proxy::{start_stage1, start_stage2, start_with, test_config, test_timeouts};
+pub use proxy::{start_stage1, start_stage2, start_stage5, start_with, test_config, test_timeouts};
+pub use tempdir::TempDir;

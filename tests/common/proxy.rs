@@ -11,6 +11,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::Duration;
 
+use webproxy::access::AccessConfig;
+use webproxy::cache::Cache;
+use webproxy::connect::TunnelConfig;
 use webproxy::relay::Timeouts;
 use webproxy::server::{Config, Server};
 use webproxy::simple;
@@ -62,6 +65,26 @@ pub fn start_stage2(config: Config) -> SocketAddr {
     start_with(move |listener| {
         if let Err(e) = Server::new(config).run(listener) {
             panic!("stage 2 server failed: {e}");
+        }
+    })
+}
+
+/// Starts stage 5's server: stage 4 (cache and tunnels) plus the client
+/// ACL, the domain rules and loop protection. The rules are watched only if
+/// the caller keeps a watcher running (`access.rules.watch(...)`).
+pub fn start_stage5(
+    config: Config,
+    cache: Cache,
+    tunnels: TunnelConfig,
+    access: AccessConfig,
+) -> SocketAddr {
+    start_with(move |listener| {
+        let server = Server::new(config)
+            .with_cache(cache)
+            .with_tunnels(tunnels)
+            .with_access(access);
+        if let Err(e) = server.run(listener) {
+            panic!("stage 5 server failed: {e}");
         }
     })
 }
