@@ -4,13 +4,17 @@
 //! http://ADDR:PORT` once it is bound, and we read the address from that
 //! line. The child is killed when the guard is dropped, so a failing
 //! assertion never leaves a proxy running.
+//!
+//! [`run_to_exit`] is for commands that should end by themselves (the
+//! `block`/`unblock` subcommands, a proxy that must refuse to start): it
+//! waits a bounded time and kills the child if it is still running then.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A running binary; killed on drop.
 pub struct RunningBinary {
@@ -63,4 +67,64 @@ impl Drop for RunningBinary {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How a command run by [`run_to_exit`] ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// `None` when it was still running at the deadline and was killed.
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// Exited by itself with status 0.
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+/// Runs `program` with `args` and waits up to `timeout` for it to exit;
+/// a program still running then is killed (and `status` is `None`).
+pub fn run_to_exit(program: &str, args: &[&str], timeout: Duration) -> Finished {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {program}: {e}"));
+    // Pipes are drained on their own threads, so a chatty child can never
+    // block on a full pipe while we wait for it.
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    Finished {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
+}
+
+/// Reads a pipe to its end on a helper thread.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    })
 }

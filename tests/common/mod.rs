@@ -6,6 +6,7 @@
 //! - [`proxy`]: start a stage's proxy in-process on a free port;
 //! - [`client`]: a raw HTTP client that reads framed responses exactly;
 //! - [`child`]: run a stage binary and kill it whatever happens;
+//! - [`tempdir`]: scratch directories (rule files), removed afterwards;
 //! - [`data`]: deterministic test bodies.
 //! - [`tunnel`]: an echo server to CONNECT to, and tunnel helpers (stage 4).
 //!
@@ -21,12 +22,14 @@ pub mod client;
 pub mod data;
 pub mod origin;
 pub mod proxy;
+pub mod tempdir;
 pub mod tunnel;
 
-pub use child::RunningBinary;
+pub use child::{Finished, RunningBinary, run_to_exit};
 pub use client::{Client, ReadError, Req, Response, eventually, get};
 pub use data::{KIB, MIB, binary, text};
 pub use origin::{Origin, RecordedRequest, Reply, closed_port};
 pub use proxy::start_stage4;
-pub use proxy::{start_stage1, start_stage2, start_with, test_config, test_timeouts};
+pub use proxy::{start_stage1, start_stage2, start_stage5, start_with, test_config, test_timeouts};
+pub use tempdir::TempDir;
 pub use tunnel::{EchoConn, EchoServer, assert_echoes, open_tunnel};

@@ -11,6 +11,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::Duration;
 
+use webproxy::access::AccessConfig;
 use webproxy::cache::Cache;
 use webproxy::connect::TunnelConfig;
 use webproxy::relay::Timeouts;
@@ -74,6 +75,26 @@ pub fn start_stage4(config: Config, cache: Cache, tunnels: TunnelConfig) -> Sock
         let server = Server::new(config).with_cache(cache).with_tunnels(tunnels);
         if let Err(e) = server.run(listener) {
             panic!("stage 4 server failed: {e}");
+        }
+    })
+}
+
+/// Starts stage 5's server: stage 4 (cache and tunnels) plus the client
+/// ACL, the domain rules and loop protection. The rules are watched only if
+/// the caller keeps a watcher running (`access.rules.watch(...)`).
+pub fn start_stage5(
+    config: Config,
+    cache: Cache,
+    tunnels: TunnelConfig,
+    access: AccessConfig,
+) -> SocketAddr {
+    start_with(move |listener| {
+        let server = Server::new(config)
+            .with_cache(cache)
+            .with_tunnels(tunnels)
+            .with_access(access);
+        if let Err(e) = server.run(listener) {
+            panic!("stage 5 server failed: {e}");
         }
     })
 }
