@@ -22,6 +22,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::body::{self, Framing};
 use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::message::RequestHead;
@@ -40,6 +41,13 @@ pub struct TunnelConfig {
 /// Checks a CONNECT request before anything is opened.
 pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authority, HttpError> {
     let authority = uri::parse_authority_form(&request.target)?;
+    // A CONNECT request has no content (RFC 9110 §9.3.6). Bytes announced
+    // as a body would otherwise slip into the tunnel as its first data.
+    if body::request_framing(request)? != Framing::Empty {
+        return Err(HttpError::bad_request(
+            "a CONNECT request cannot have a body",
+        ));
+    }
     if !ports.allows(authority.port) {
         return Err(HttpError::new(
             403,

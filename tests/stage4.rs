@@ -259,6 +259,29 @@ fn malformed_authorities_are_400() {
     assert_echoes(&mut client, b"still here");
 }
 
+#[test]
+fn a_connect_with_a_body_is_400_and_nothing_is_relayed() {
+    let echo = EchoServer::start();
+    let proxy = proxy_to(&echo);
+    let target = echo.authority();
+    let mut client = Client::connect(proxy);
+    client.send(format!(
+        "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\nContent-Length: 5\r\n\r\nhello"
+    ));
+    let response = client.read_response_to("CONNECT");
+    assert_eq!(response.status, 400, "{}", response.body_text());
+    assert!(
+        response.body_text().contains("body"),
+        "{}",
+        response.body_text()
+    );
+    assert_eq!(
+        echo.connections(),
+        0,
+        "the echo server must not be contacted"
+    );
+}
+
 // ANCHOR: idle_timeout
 #[test]
 fn an_idle_tunnel_is_closed_after_the_idle_timeout() {
