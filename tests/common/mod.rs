@@ -6,7 +6,8 @@
 //! - [`proxy`]: start a stage's proxy in-process on a free port;
 //! - [`client`]: a raw HTTP client that reads framed responses exactly;
 //! - [`child`]: run a stage binary and kill it whatever happens;
-//! - [`data`]: deterministic test bodies.
+//! - [`data`]: deterministic test bodies;
+//! - [`cache_kit`]: a hand-moved clock, HTTP dates and scratch directories for cache tests.
 //!
 //! Everything listens on 127.0.0.1 port 0 and hands out the address after
 //! binding, so no test ever sleeps waiting for a server to come up, and every
@@ -15,14 +16,17 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod cache_kit;
 pub mod child;
 pub mod client;
 pub mod data;
 pub mod origin;
 pub mod proxy;
 
+pub use cache_kit::{CacheDir, http_date, manual_clock, test_cache};
 pub use child::RunningBinary;
 pub use client::{Client, ReadError, Req, Response, eventually, get};
 pub use data::{KIB, MIB, binary, text};
 pub use origin::{Origin, RecordedRequest, Reply, closed_port};
+pub use proxy::start_stage3;
 pub use proxy::{start_stage1, start_stage2, start_with, test_config, test_timeouts};

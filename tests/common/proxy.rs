@@ -11,6 +11,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::Duration;
 
+use webproxy::cache::Cache;
 use webproxy::relay::Timeouts;
 use webproxy::server::{Config, Server};
 use webproxy::simple;
@@ -62,6 +63,16 @@ pub fn start_stage2(config: Config) -> SocketAddr {
     start_with(move |listener| {
         if let Err(e) = Server::new(config).run(listener) {
             panic!("stage 2 server failed: {e}");
+        }
+    })
+}
+
+/// Starts stage 3's server: stage 2 answering through `cache`. Build the
+/// cache on a `ManualClock` (see `cache_kit`) to move time by hand.
+pub fn start_stage3(config: Config, cache: Cache) -> SocketAddr {
+    start_with(move |listener| {
+        if let Err(e) = Server::new(config).with_cache(cache).run(listener) {
+            panic!("stage 3 server failed: {e}");
         }
     })
 }
