@@ -7,7 +7,8 @@
 //! - [`client`]: a raw HTTP client that reads framed responses exactly;
 //! - [`child`]: run a stage binary and kill it whatever happens;
 //! - [`tempdir`]: scratch directories (rule files), removed afterwards;
-//! - [`data`]: deterministic test bodies.
+//! - [`data`]: deterministic test bodies;
+//! - [`cache_kit`]: a hand-moved clock, HTTP dates and scratch directories for cache tests;
 //! - [`tunnel`]: an echo server to CONNECT to, and tunnel helpers (stage 4).
 //!
 //! Everything listens on 127.0.0.1 port 0 and hands out the address after
@@ -17,6 +18,7 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod cache_kit;
 pub mod child;
 pub mod client;
 pub mod data;
@@ -25,11 +27,14 @@ pub mod proxy;
 pub mod tempdir;
 pub mod tunnel;
 
+pub use cache_kit::{CacheDir, http_date, manual_clock, test_cache};
 pub use child::{Finished, RunningBinary, run_to_exit};
 pub use client::{Client, ReadError, Req, Response, eventually, get};
 pub use data::{KIB, MIB, binary, text};
 pub use origin::{Origin, RecordedRequest, Reply, closed_port};
-pub use proxy::start_stage4;
-pub use proxy::{start_stage1, start_stage2, start_stage5, start_with, test_config, test_timeouts};
+pub use proxy::{
+    start_stage1, start_stage2, start_stage3, start_stage4, start_stage5, start_with, test_config,
+    test_timeouts,
+};
 pub use tempdir::TempDir;
 pub use tunnel::{EchoConn, EchoServer, assert_echoes, open_tunnel};

@@ -69,6 +69,16 @@ pub fn start_stage2(config: Config) -> SocketAddr {
     })
 }
 
+/// Starts stage 3's server: stage 2 answering through `cache`. Build the
+/// cache on a `ManualClock` (see `cache_kit`) to move time by hand.
+pub fn start_stage3(config: Config, cache: Cache) -> SocketAddr {
+    start_with(move |listener| {
+        if let Err(e) = Server::new(config).with_cache(cache).run(listener) {
+            panic!("stage 3 server failed: {e}");
+        }
+    })
+}
+
 /// Starts stage 4's server: the stage 2 server with a cache and tunnels.
 pub fn start_stage4(config: Config, cache: Cache, tunnels: TunnelConfig) -> SocketAddr {
     start_with(move |listener| {
