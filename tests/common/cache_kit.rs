@@ -7,10 +7,10 @@
 //! proxy's cache and the test origin (which stamps its `Date` from it), "61
 //! seconds later" is one call, and no test sleeps to let a response expire.
 
+use super::tempdir::TempDir;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use webproxy::cache::{Cache, CacheConfig, ManualClock};
@@ -73,31 +73,25 @@ pub fn http_date(t: SystemTime) -> String {
     )
 }
 
-/// A fresh, empty directory under the system temp dir, removed on drop.
-pub struct CacheDir(PathBuf);
+/// A scratch directory for `--cache-dir`, removed on drop.
+pub struct CacheDir(TempDir);
 
 impl CacheDir {
     pub fn new(tag: &str) -> CacheDir {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("webproxy-test-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create a scratch directory");
-        CacheDir(dir)
+        CacheDir(TempDir::new(tag))
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
 
     pub fn to_str(&self) -> &str {
-        self.0.to_str().expect("temp paths are UTF-8 in tests")
+        self.path().to_str().expect("temp paths are UTF-8 in tests")
     }
 
     /// The cache's entry files (`*.wpc`), sorted by name.
     pub fn entry_files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = fs::read_dir(&self.0)
+        let mut files: Vec<PathBuf> = fs::read_dir(self.path())
             .map(|entries| {
                 entries
                     .filter_map(|e| e.ok().map(|e| e.path()))
@@ -107,11 +101,5 @@ impl CacheDir {
             .unwrap_or_default();
         files.sort();
         files
-    }
-}
-
-impl Drop for CacheDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
