@@ -85,6 +85,7 @@ pub fn check_request(
 }
 // ANCHOR_END: check_request
 
+// ANCHOR: loop_checks
 /// Does any `Via` entry name us? Entries look like `1.1 webproxy`,
 /// possibly followed by a comment.
 fn carries_our_via(request: &RequestHead) -> bool {
@@ -118,6 +119,7 @@ fn targets_ourselves(host: &Host, port: u16, local: SocketAddr) -> bool {
         Some(ip) => listen.is_unspecified() && (ip.is_loopback() || ip.is_unspecified()),
     }
 }
+// ANCHOR_END: loop_checks
 
 /// Is the client at `peer` allowed in?
 pub fn client_allowed(config: &AccessConfig, peer: Option<SocketAddr>) -> bool {

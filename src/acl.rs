@@ -23,6 +23,7 @@ enum Net {
     V6 { base: u128, prefix: u8 },
 }
 
+// ANCHOR: cidr
 fn mask_v4(prefix: u8) -> u32 {
     // A shift by the full width is an overflow, hence checked_shl: /0 masks
     // everything away.
@@ -42,6 +43,7 @@ impl Net {
         }
     }
 }
+// ANCHOR_END: cidr
 
 impl fmt::Display for Net {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

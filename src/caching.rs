@@ -22,7 +22,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::body::Framing;
+use crate::body::{self, Framing};
 use crate::cache::control::RequestDirectives;
 use crate::cache::freshness::{self, OriginFailure, Reuse};
 use crate::cache::{Cache, Capture, StoredResponse, key, policy};
@@ -328,8 +328,17 @@ fn store_and_relay(
 ) -> Result<Outcome, RelayError> {
     let response_time = cache.clock().now();
     let head = exchange.head.clone();
+    // `Cache-Status` goes out before the body, so its `stored` can only be
+    // an intention: it holds if the body arrives whole and fits. A
+    // Content-Length over the object limit settles it now, and then we
+    // neither claim a copy nor start capturing one (RFC 9211 §2.7).
+    let too_large = matches!(
+        body::response_framing(request.method == "HEAD", &head),
+        Ok(Framing::Length(n)) if n > cache.config().max_object_bytes as u64
+    );
     let storable = request.method == "GET"
         && !directives.no_store
+        && !too_large
         && policy::storable(
             &request.method,
             &request.headers,

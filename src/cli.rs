@@ -101,6 +101,7 @@ impl Options {
         Ok(TunnelConfig { tunnels, ports })
     }
 
+    // ANCHOR: access_config
     /// Stage 5's access rules. Refuses to build an open proxy: listening
     /// beyond loopback needs an explicit `--allow-clients`.
     pub fn access_config(&self) -> Result<AccessConfig, String> {
@@ -120,6 +121,7 @@ impl Options {
             LiveRules::load(&self.block_files, &self.allow_files).map_err(|e| e.to_string())?;
         Ok(AccessConfig { rules, clients })
     }
+    // ANCHOR_END: access_config
 
     pub fn server_config(&self) -> server::Config {
         server::Config {

@@ -86,6 +86,7 @@ impl Conn {
         &self.buf[self.start..self.end]
     }
 
+    // ANCHOR: into_parts
     /// Gives back the socket and any bytes already read past what was
     /// consumed. A CONNECT tunnel needs both: bytes the client sent right
     /// after its CONNECT head must not be lost.
@@ -93,6 +94,7 @@ impl Conn {
         let pending = self.buffered().to_vec();
         (self.stream, pending)
     }
+    // ANCHOR_END: into_parts
 
     /// Reads more bytes into the buffer; returns how many (0 at end of
     /// stream). Grows the buffer up to `limit` bytes of unconsumed data.

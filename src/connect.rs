@@ -22,6 +22,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::body::{self, Framing};
 use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::message::RequestHead;
@@ -36,9 +37,17 @@ pub struct TunnelConfig {
     pub ports: PortPolicy,
 }
 
+// ANCHOR: check_target
 /// Checks a CONNECT request before anything is opened.
 pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authority, HttpError> {
     let authority = uri::parse_authority_form(&request.target)?;
+    // A CONNECT request has no content (RFC 9110 §9.3.6). Bytes announced
+    // as a body would otherwise slip into the tunnel as its first data.
+    if body::request_framing(request)? != Framing::Empty {
+        return Err(HttpError::bad_request(
+            "a CONNECT request cannot have a body",
+        ));
+    }
     if !ports.allows(authority.port) {
         return Err(HttpError::new(
             403,
@@ -50,6 +59,7 @@ pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authori
     }
     Ok(authority)
 }
+// ANCHOR_END: check_target
 
 // ANCHOR: open_tunnel
 /// Opens the tunnel and hands it to its own thread. `guard` is the client's
@@ -100,6 +110,7 @@ fn show(peer: Option<SocketAddr>) -> String {
     peer.map_or_else(|| "-".to_string(), |p| p.to_string())
 }
 
+// ANCHOR: handle
 /// Answers one CONNECT request: opens the tunnel, or writes the error and
 /// closes the connection.
 pub fn handle(
@@ -120,3 +131,4 @@ pub fn handle(
         conn.close();
     }
 }
+// ANCHOR_END: handle

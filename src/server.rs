@@ -308,6 +308,7 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             refuse(&mut client.conn, client.peer, &request, &denied, started);
             return client.conn.close();
         }
+        // ANCHOR: connect_branch
         if request.method == "CONNECT"
             && let Some(tunnels) = &shared.tunnels
         {
@@ -316,6 +317,7 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             let Client { conn, _slot, .. } = client;
             return connect::handle(tunnels, &request, conn, timeouts, _slot, started);
         }
+        // ANCHOR_END: connect_branch
         let (result, note) = dispatch(&shared, &mut client.conn, &request);
         match finish(
             &mut client.conn,

@@ -30,7 +30,7 @@
 //! a loop that waits on one side at a time deadlocks or stalls. With blocking
 //! std sockets the simplest correct shape is one thread per direction, each
 //! doing read, write everything, repeat. [`relay`] runs the down direction on
-//! a scoped thread and the up direction on the calling thread, and returns
+//! a second thread and the up direction on the calling thread, and returns
 //! when both have finished. Each direction has a 64 KiB buffer, so a bulk
 //! download costs one read and one write per 64 KiB, close to the speed of a
 //! direct connection.
@@ -104,12 +104,17 @@
 //! Each tunnel costs two threads (one per direction), so the limit also caps
 //! the thread count. The worker pool and the connection limit stay in the HTTP
 //! core.
+//!
+//! Starting a thread is not free: a fresh stack and a few dozen system calls,
+//! about as much work as relaying a whole short tunnel. Browsers open many
+//! short tunnels, so a thread that finishes a tunnel waits a little while for
+//! the next one instead of exiting (a small thread cache, [`ThreadCache`]).
 
 use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -344,46 +349,46 @@ pub fn relay(
     let activity = Activity::new(idle_timeout);
     let slice = slice_for(idle_timeout);
 
-    let (up, down) = match prepare(&client, slice).and_then(|()| prepare(&upstream, slice)) {
-        Err(e) => {
-            // Without timeouts the tunnel might never end: refuse to run.
-            activity.cut(End::Error(e.kind()), &client, &upstream);
-            (0, 0)
-        }
-        // `&TcpStream` implements Read and Write, so a scoped thread can
-        // borrow both sockets: no `try_clone`, and both are closed when this
-        // function drops them.
-        Ok(()) => thread::scope(|scope| {
-            let spawned = thread::Builder::new()
-                .name("tunnel-down".to_string())
-                .spawn_scoped(scope, || pump(&upstream, &client, &[], &activity));
-            let down_thread = match spawned {
-                Ok(handle) => handle,
-                Err(e) => {
-                    activity.cut(End::Error(e.kind()), &client, &upstream);
-                    return (0, 0);
-                }
-            };
-            let up = pump(&client, &upstream, pending, &activity);
-            let down = down_thread.join().unwrap_or_else(|_| {
-                // `pump` has no panicking path; if one appears, report it
-                // instead of taking the proxy down with it.
-                activity.cut(End::Error(ErrorKind::Other), &client, &upstream);
-                0
-            });
-            (up, down)
-        }),
-    };
-
-    TunnelStats {
-        client_to_upstream: up,
-        upstream_to_client: down,
-        duration: activity.start.elapsed(),
-        ended_by: activity.cut_reason.get().copied().unwrap_or(End::Closed),
+    if let Err(e) = prepare(&client, slice).and_then(|()| prepare(&upstream, slice)) {
+        // Without timeouts the tunnel might never end: refuse to run.
+        activity.cut(End::Error(e.kind()), &client, &upstream);
+        return activity.stats(0, 0);
     }
+    // The down direction runs on another thread, which needs its own
+    // handles on the sockets and the shared state.
+    let shared = Arc::new((client, upstream, activity));
+    let (done, down_moved) = mpsc::channel();
+    let down_shared = Arc::clone(&shared);
+    let started = threads().run(Box::new(move || {
+        let (client, upstream, activity) = &*down_shared;
+        let _ = done.send(pump(upstream, client, &[], activity));
+    }));
+    let (client, upstream, activity) = &*shared;
+    if let Err(e) = started {
+        activity.cut(End::Error(e.kind()), client, upstream);
+        return activity.stats(0, 0);
+    }
+    let up = pump(client, upstream, pending, activity);
+    // `pump` has no panicking path; if one appears, the channel closes and
+    // the tunnel is reported as failed instead of taking the proxy down.
+    let down = down_moved.recv().unwrap_or_else(|_| {
+        activity.cut(End::Error(ErrorKind::Other), client, upstream);
+        0
+    });
+    activity.stats(up, down)
 }
 // ANCHOR_END: relay
 
+impl Activity {
+    fn stats(&self, up: u64, down: u64) -> TunnelStats {
+        TunnelStats {
+            client_to_upstream: up,
+            upstream_to_client: down,
+            duration: self.start.elapsed(),
+            ended_by: self.cut_reason.get().copied().unwrap_or(End::Closed),
+        }
+    }
+}
 // ANCHOR: pump
 /// One direction of the tunnel: sends `pending`, then copies `from` to `to`
 /// until end of file, idleness or an error. Returns the bytes written to `to`.
@@ -560,18 +565,77 @@ impl TunnelSlot {
         on_close: impl FnOnce(&TunnelStats) + Send + 'static,
     ) -> io::Result<()> {
         let idle_timeout = self.shared.idle_timeout;
-        thread::Builder::new()
-            .name("tunnel".to_string())
-            .spawn(move || {
-                let stats = relay(client, &pending, upstream, idle_timeout);
-                on_close(&stats);
-                drop(self);
-                drop(guard);
-            })?;
-        Ok(())
+        threads().run(Box::new(move || {
+            let stats = relay(client, &pending, upstream, idle_timeout);
+            on_close(&stats);
+            drop(self);
+            drop(guard);
+        }))
     }
 }
 // ANCHOR_END: tunnel_slot
+
+// ANCHOR: thread_cache
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// How long a tunnel thread waits for its next tunnel before it exits.
+const THREAD_KEEP: Duration = Duration::from_secs(30);
+
+/// Tunnel threads that, once done, wait for another job instead of exiting.
+/// Unlike the HTTP worker pool it has no fixed size: the tunnel limit
+/// already caps how many jobs run at once, and idle threads leave after
+/// [`THREAD_KEEP`].
+pub struct ThreadCache {
+    /// One channel per idle thread; sending a job wakes that thread.
+    idle: Mutex<Vec<mpsc::Sender<Job>>>,
+}
+
+impl ThreadCache {
+    /// Runs `job` on an idle thread, or on a new one if none is idle.
+    fn run(self: &Arc<Self>, mut job: Job) -> io::Result<()> {
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let Some(thread) = idle else { break };
+            // A thread that timed out a moment ago is gone: its channel
+            // hands the job back, and we try the next one.
+            match thread.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(back)) => job = back,
+            }
+        }
+        let cache = Arc::clone(self);
+        thread::Builder::new()
+            .name("tunnel".to_string())
+            .spawn(move || cache.work(job))
+            .map(|_| ())
+    }
+
+    fn work(&self, mut job: Job) {
+        loop {
+            job();
+            let (wake, next) = mpsc::channel();
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(wake);
+            match next.recv_timeout(THREAD_KEEP) {
+                Ok(next) => job = next,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// The process's tunnel threads, shared by every tunnel.
+fn threads() -> &'static Arc<ThreadCache> {
+    static THREADS: OnceLock<Arc<ThreadCache>> = OnceLock::new();
+    THREADS.get_or_init(|| {
+        Arc::new(ThreadCache {
+            idle: Mutex::new(Vec::new()),
+        })
+    })
+}
+// ANCHOR_END: thread_cache
 // ANCHOR_END: capacity
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ struct Shared {
     seen: Mutex<Vec<Option<Stamp>>>,
 }
 
+// ANCHOR: stamp
 /// What we know about a rule file from the last time we read it.
 #[derive(Clone, Debug)]
 struct Stamp {
@@ -73,6 +74,7 @@ impl Stamp {
         }
     }
 }
+// ANCHOR_END: stamp
 
 fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut hasher = DefaultHasher::new();

@@ -39,6 +39,7 @@ impl fmt::Display for ListKind {
     }
 }
 
+// ANCHOR: host_pattern
 /// The host part of a rule, already normalised (lower case, no trailing dot).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum HostPattern {
@@ -64,6 +65,7 @@ impl HostPattern {
         }
     }
 }
+// ANCHOR_END: host_pattern
 
 /// A parsed rule: which hosts, and optionally which paths on them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -6,7 +6,10 @@
 //! - [`proxy`]: start a stage's proxy in-process on a free port;
 //! - [`client`]: a raw HTTP client that reads framed responses exactly;
 //! - [`child`]: run a stage binary and kill it whatever happens;
-//! - [`data`]: deterministic test bodies.
+//! - [`tempdir`]: scratch directories (rule files), removed afterwards;
+//! - [`data`]: deterministic test bodies;
+//! - [`cache_kit`]: a hand-moved clock, HTTP dates and scratch directories for cache tests;
+//! - [`tunnel`]: an echo server to CONNECT to, and tunnel helpers (stage 4).
 //!
 //! Everything listens on 127.0.0.1 port 0 and hands out the address after
 //! binding, so no test ever sleeps waiting for a server to come up, and every
@@ -15,14 +18,23 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod cache_kit;
 pub mod child;
 pub mod client;
 pub mod data;
 pub mod origin;
 pub mod proxy;
+pub mod tempdir;
+pub mod tunnel;
 
-pub use child::RunningBinary;
+pub use cache_kit::{CacheDir, http_date, manual_clock, test_cache};
+pub use child::{Finished, RunningBinary, run_to_exit};
 pub use client::{Client, ReadError, Req, Response, eventually, get};
 pub use data::{KIB, MIB, binary, text};
 pub use origin::{Origin, RecordedRequest, Reply, closed_port};
-pub use proxy::{start_stage1, start_stage2, start_with, test_config, test_timeouts};
+pub use proxy::{
+    start_stage1, start_stage2, start_stage3, start_stage4, start_stage5, start_with, test_config,
+    test_timeouts,
+};
+pub use tempdir::TempDir;
+pub use tunnel::{EchoConn, EchoServer, assert_echoes, open_tunnel};

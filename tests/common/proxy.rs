@@ -11,6 +11,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::Duration;
 
+use webproxy::access::AccessConfig;
+use webproxy::cache::Cache;
+use webproxy::connect::TunnelConfig;
 use webproxy::relay::Timeouts;
 use webproxy::server::{Config, Server};
 use webproxy::simple;
@@ -62,6 +65,46 @@ pub fn start_stage2(config: Config) -> SocketAddr {
     start_with(move |listener| {
         if let Err(e) = Server::new(config).run(listener) {
             panic!("stage 2 server failed: {e}");
+        }
+    })
+}
+
+/// Starts stage 3's server: stage 2 answering through `cache`. Build the
+/// cache on a `ManualClock` (see `cache_kit`) to move time by hand.
+pub fn start_stage3(config: Config, cache: Cache) -> SocketAddr {
+    start_with(move |listener| {
+        if let Err(e) = Server::new(config).with_cache(cache).run(listener) {
+            panic!("stage 3 server failed: {e}");
+        }
+    })
+}
+
+/// Starts stage 4's server: the stage 2 server with a cache and tunnels.
+pub fn start_stage4(config: Config, cache: Cache, tunnels: TunnelConfig) -> SocketAddr {
+    start_with(move |listener| {
+        let server = Server::new(config).with_cache(cache).with_tunnels(tunnels);
+        if let Err(e) = server.run(listener) {
+            panic!("stage 4 server failed: {e}");
+        }
+    })
+}
+
+/// Starts stage 5's server: stage 4 (cache and tunnels) plus the client
+/// ACL, the domain rules and loop protection. The rules are watched only if
+/// the caller keeps a watcher running (`access.rules.watch(...)`).
+pub fn start_stage5(
+    config: Config,
+    cache: Cache,
+    tunnels: TunnelConfig,
+    access: AccessConfig,
+) -> SocketAddr {
+    start_with(move |listener| {
+        let server = Server::new(config)
+            .with_cache(cache)
+            .with_tunnels(tunnels)
+            .with_access(access);
+        if let Err(e) = server.run(listener) {
+            panic!("stage 5 server failed: {e}");
         }
     })
 }
