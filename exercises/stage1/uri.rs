@@ -163,8 +163,9 @@ pub fn parse_absolute(target: &str) -> Result<AbsoluteUri, HttpError> {
 }
 // ANCHOR_END: parse_absolute
 
-/// Parses `host[:port]`. With `default_port` of `None` the port is required,
-/// as in the authority-form of CONNECT.
+// ANCHOR: authority_form
+/// Parses the authority-form of a CONNECT target (RFC 9112 §3.2.3):
+/// `host:port`, where the port is required, since no scheme implies one.
 pub fn parse_authority_form(target: &str) -> Result<Authority, HttpError> {
     if !target.contains(':') || target.ends_with(':') || target.ends_with(']') {
         return Err(HttpError::bad_request(format!(
@@ -173,6 +174,7 @@ pub fn parse_authority_form(target: &str) -> Result<Authority, HttpError> {
     }
     parse_authority(target, 0)
 }
+// ANCHOR_END: authority_form
 
 fn parse_authority(text: &str, default_port: u16) -> Result<Authority, HttpError> {
     let bad = |why: &str| HttpError::bad_request(format!("bad authority {text:?}: {why}"));

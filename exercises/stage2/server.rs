@@ -305,6 +305,7 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             refuse(&mut client.conn, client.peer, &request, &denied, started);
             return client.conn.close();
         }
+        // ANCHOR: connect_branch
         if request.method == "CONNECT"
             && let Some(tunnels) = &shared.tunnels
         {
@@ -313,6 +314,7 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             let Client { conn, _slot, .. } = client;
             return connect::handle(tunnels, &request, conn, timeouts, _slot, started);
         }
+        // ANCHOR_END: connect_branch
         let (result, note) = dispatch(&shared, &mut client.conn, &request);
         match finish(
             &mut client.conn,
