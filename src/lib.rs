@@ -42,6 +42,7 @@
 //! exercises are about come from `exercises/stageN/` instead (see the
 //! `cfg_attr(..., path = ...)` lines below and `exercises/README.md`).
 pub mod access;
+#[cfg_attr(feature = "starter-stage5", path = "../exercises/stage5/acl.rs")]
 pub mod acl;
 #[cfg_attr(feature = "starter-stage1", path = "../exercises/stage1/body.rs")]
 pub mod body;
@@ -49,6 +50,7 @@ pub mod cache;
 pub mod caching;
 pub mod cli;
 pub mod conn;
+#[cfg_attr(feature = "starter-stage4", path = "../exercises/stage4/connect.rs")]
 pub mod connect;
 pub mod error;
 pub mod filter;
@@ -63,6 +65,7 @@ pub mod relay;
 #[cfg_attr(feature = "starter-stage2", path = "../exercises/stage2/server.rs")]
 pub mod server;
 pub mod simple;
+#[cfg_attr(feature = "starter-stage4", path = "../exercises/stage4/tunnel.rs")]
 pub mod tunnel;
 // ANCHOR: starter_module
 #[cfg_attr(feature = "starter-stage1", path = "../exercises/stage1/uri.rs")]

@@ -1,0 +1,931 @@
+// Starter code for stage 3, exercises 2 and 3 (see exercises/stage3/HINTS.md).
+// With `--features starter-stage3` this file replaces src/cache/store.rs.
+// Left for you: Vary matching (exercise 2: `normalized_field`,
+// `vary_matches`) and the LRU index (exercise 3: `Index::touch`, `remove`,
+// `put`, `evict_to`, and `Cache::lookup`, `insert`, `invalidate`).
+// Everything else is the reference code.
+//! The shared in-memory store: every worker thread looks responses up and
+//! stores them here, through one `Arc<Cache>`.
+//!
+//! ## What an entry is
+//!
+//! An entry is one *variant*: a response for one cache key (the absolute URI,
+//! see [`super::key`]) and one set of values of the request headers that the
+//! response's `Vary` names (RFC 9111 §4.1). `GET /` with `Accept-Encoding:
+//! gzip` and `GET /` without it can be two entries under the same key. An
+//! entry is identified by a 64-bit FNV-1a hash of the key and those values;
+//! the same number names its file on disk. Two different variants that happen
+//! to hash alike only evict each other: lookups compare the key and the Vary
+//! values byte for byte, so a collision can never serve the wrong response.
+//!
+//! ## Locking
+//!
+//! One `Mutex` guards the whole index (the entries, the per-key lists of
+//! variants and the LRU order). That is enough because of what happens
+//! *under* it: a hash lookup, a few pointer updates and an `Arc` clone, a
+//! microsecond or so. The body is never copied under the lock: a reader takes
+//! its `Arc<StoredResponse>` and writes the body to its socket after the lock
+//! is released, so a hundred clients fetching the same hot entry hold the lock
+//! one after another for microseconds each, not for the length of a download.
+//! A `RwLock` would not help, because every read is also a write (it moves the
+//! entry to the young end of the LRU order), and sharding the index would
+//! split the byte budget and the LRU order, which are global by nature. The
+//! store never does network I/O, and disk I/O happens after the index lock is
+//! released (see [`Cache::insert`]).
+//!
+//! ## Eviction
+//!
+//! Least recently used first, counted in bytes (the key, status line, header
+//! fields and body, see [`entry_bytes`]), so a few large bodies cannot hide
+//! behind an entry count. A read counts as a use. An object larger than
+//! `max_object_bytes` is never stored: while relaying, [`Capture`] stops
+//! keeping a copy as soon as the body grows past that limit.
+//!
+//! ## Complete bodies only
+//!
+//! The caller stores a captured body only when the message framing says the
+//! body was read to its end (Content-Length reached, or the last chunk seen).
+//! A response cut short by a timeout or a closed connection is relayed as far
+//! as it got and never stored (RFC 9111 §3.3), because the next client would
+//! receive the truncated copy as if it were whole.
+
+// Until you write them, some arguments, fields and helpers go unused.
+#![allow(unused_variables, dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use super::clock::Clock;
+use super::disk;
+use crate::headers::Headers;
+
+/// A response as the cache keeps it, with what freshness and age need.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub reason: String,
+    /// Header fields as they will be sent to clients (hop-by-hop fields
+    /// already removed, see [`super::policy::headers_for_storage`]).
+    pub headers: Headers,
+    /// The complete, de-chunked body. Shared, so serving never copies it.
+    pub body: Arc<[u8]>,
+    /// When we sent the request that produced this response (§4.2.3).
+    pub request_time: SystemTime,
+    /// When the response header arrived (§4.2.3).
+    pub response_time: SystemTime,
+    /// For each header named by `Vary` (lower-case, sorted): the request's
+    /// normalised value, or `None` if the request did not have that header.
+    pub vary: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl StoredResponse {
+    /// Builds a stored response and records, from the request that produced
+    /// it, the values of the headers its `Vary` names.
+    pub fn new(
+        status: u16,
+        reason: &str,
+        headers: Headers,
+        body: impl Into<Arc<[u8]>>,
+        request_headers: &Headers,
+        request_time: SystemTime,
+        response_time: SystemTime,
+    ) -> Self {
+        let vary = vary_values(&headers, request_headers);
+        StoredResponse {
+            status,
+            reason: reason.to_string(),
+            headers,
+            body: body.into(),
+            request_time,
+            response_time,
+            vary,
+        }
+    }
+
+    /// Bytes this response occupies, without its key: status line text,
+    /// header fields as written on the wire, Vary values and body.
+    pub fn size(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|f| f.name.len() + f.value.len() + 4)
+            .sum();
+        let vary: usize = self
+            .vary
+            .iter()
+            .map(|(n, v)| n.len() + v.as_ref().map_or(0, Vec::len))
+            .sum();
+        // "HTTP/1.1 200 " + reason + CRLF, and the CRLF ending the header.
+        15 + self.reason.len() + headers + 2 + vary + self.body.len()
+    }
+}
+
+impl fmt::Debug for StoredResponse {
+    // A derived Debug would print megabytes of body in a failed assertion.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredResponse")
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .field("request_time", &self.request_time)
+            .field("response_time", &self.response_time)
+            .field("vary", &self.vary)
+            .finish()
+    }
+}
+
+/// The bytes an entry counts for in the LRU budget: its key plus
+/// [`StoredResponse::size`].
+pub fn entry_bytes(key: &str, response: &StoredResponse) -> usize {
+    key.len() + response.size()
+}
+
+// ANCHOR: vary
+/// The request's value of `name`, normalised for Vary matching (§4.1): each
+/// line trimmed, several lines joined with ", " (RFC 9110 §5.3 says that is
+/// the same field). `None` when the request has no such field: an absent
+/// field only matches an absent field.
+pub fn normalized_field(headers: &Headers, name: &str) -> Option<Vec<u8>> {
+    // TODO(exercise 2a): every line of `name` in `headers`
+    // (`headers.get_all(name)`), each trimmed of surrounding whitespace
+    // (`trim_ascii`), joined with ", ". `None` when there is no such line at
+    // all; a field that is present but empty is `Some(vec![])`, which is not
+    // the same thing.
+    todo!("stage 3, exercise 2a: normalized_field")
+}
+
+/// The header names listed by `Vary` in the response (lower-case, sorted,
+/// without duplicates) with the request's normalised value of each.
+pub fn vary_values(
+    response_headers: &Headers,
+    request_headers: &Headers,
+) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut names: Vec<String> = response_headers
+        .list("vary")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|n| {
+            let v = normalized_field(request_headers, &n);
+            (n, v)
+        })
+        .collect()
+}
+
+/// Whether `stored` may answer a request with `request_headers` as far as
+/// Vary is concerned (§4.1). `Vary: *` stands for things outside the request
+/// headers (the client's address, the time of day...), so it never matches.
+pub fn vary_matches(stored: &StoredResponse, request_headers: &Headers) -> bool {
+    // TODO(exercise 2b): RFC 9111 §4.1. `Vary: *` (anywhere in the stored
+    // response's Vary) never matches. Otherwise every (name, value) the
+    // stored response recorded in `stored.vary` must equal the new
+    // request's `normalized_field` for that name: absent matches absent
+    // only.
+    todo!("stage 3, exercise 2b: vary_matches")
+}
+// ANCHOR_END: vary
+
+/// The stable number that identifies one variant, in memory and on disk.
+pub fn variant_id(key: &str, vary: &[(String, Option<Vec<u8>>)]) -> u64 {
+    // Length prefixes keep ("ab","c") and ("a","bc") apart.
+    let mut h = disk::Fnv1a64::new();
+    h.write_len_prefixed(key.as_bytes());
+    for (name, value) in vary {
+        h.write_len_prefixed(name.as_bytes());
+        match value {
+            Some(v) => {
+                h.write(&[1]);
+                h.write_len_prefixed(v);
+            }
+            None => h.write(&[0]),
+        }
+    }
+    h.finish()
+}
+
+// ANCHOR: capture
+/// Keeps a copy of a body while it is relayed, up to a limit.
+///
+/// The relay loop pushes every chunk it forwards. Once the body grows past
+/// `limit` the copy is dropped for good and later pushes cost nothing: the
+/// client still gets the whole body, the cache simply will not store it.
+/// Only call [`Capture::finish`] and store the result when the framing says
+/// the body is complete; a truncated body must never be stored.
+#[derive(Debug)]
+pub struct Capture {
+    limit: usize,
+    buf: Vec<u8>,
+    overflowed: bool,
+}
+
+impl Capture {
+    pub fn new(limit: usize) -> Self {
+        Capture {
+            limit,
+            buf: Vec::new(),
+            overflowed: false,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.overflowed {
+            return;
+        }
+        if self.buf.len().saturating_add(bytes.len()) > self.limit {
+            self.overflowed = true;
+            self.buf = Vec::new(); // give the memory back now
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    /// The captured body, or `None` if it outgrew the limit.
+    pub fn finish(self) -> Option<Vec<u8>> {
+        if self.overflowed {
+            None
+        } else {
+            Some(self.buf)
+        }
+    }
+}
+// ANCHOR_END: capture
+
+/// Size limits and persistence for [`Cache::new`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Total budget for all entries, in bytes.
+    pub max_bytes: usize,
+    /// Largest single entry we keep, counted like the total (key, status
+    /// line, header fields and body together, see [`entry_bytes`]).
+    pub max_object_bytes: usize,
+    /// `--cache-dir`: keep a copy of every entry on disk and reload it at start.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_bytes: 64 * 1024 * 1024,
+            max_object_bytes: 8 * 1024 * 1024,
+            dir: None,
+        }
+    }
+}
+
+/// Counters for tests and logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub entries: usize,
+    pub bytes: usize,
+    /// Lookups that found a matching variant (fresh or not).
+    pub found: u64,
+    /// Lookups that found nothing to use.
+    pub missed: u64,
+    pub inserted: u64,
+    /// Inserts refused because the object was too large.
+    pub too_large: u64,
+    pub evicted: u64,
+    pub invalidated: u64,
+    /// Entries read back from the cache directory at start.
+    pub loaded: u64,
+}
+
+struct Slot {
+    key: String,
+    response: Arc<StoredResponse>,
+    bytes: usize,
+    tick: u64,
+}
+
+/// Everything behind the one lock.
+#[derive(Default)]
+struct Index {
+    slots: HashMap<u64, Slot>,
+    by_key: HashMap<String, Vec<u64>>,
+    /// Use order: tick of last use -> variant id. The first entry is the
+    /// least recently used one.
+    lru: BTreeMap<u64, u64>,
+    tick: u64,
+    bytes: usize,
+    stats: CacheStats,
+}
+
+impl Index {
+    fn touch(&mut self, id: u64) {
+        // TODO(exercise 3a): `id` was just used: give it the next tick and
+        // move it to the young end of `lru` (take its old tick out first).
+        // Unknown ids are ignored.
+        todo!("stage 3, exercise 3a: touch")
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Slot> {
+        // TODO(exercise 3a): take slot `id` out of all three places that
+        // know it (`slots`, `lru`, and its key's list in `by_key`, dropping
+        // that list when it becomes empty), and subtract its bytes. `None`
+        // if there was no such slot.
+        todo!("stage 3, exercise 3a: remove")
+    }
+
+    /// Puts `response` in slot `id`, replacing whatever was there.
+    fn put(&mut self, id: u64, key: &str, response: Arc<StoredResponse>, bytes: usize) {
+        // TODO(exercise 3a): replace whatever slot `id` held (its bytes must
+        // not be counted twice), record the new slot under its key, count
+        // its bytes, and make it the most recently used.
+        todo!("stage 3, exercise 3a: put")
+    }
+
+    // ANCHOR: evict
+    /// Drops least recently used entries until the total fits `max_bytes`;
+    /// returns their ids so their files can be removed after unlocking.
+    fn evict_to(&mut self, max_bytes: usize) -> Vec<u64> {
+        // TODO(exercise 3b): while more than `max_bytes` are stored, remove
+        // the least recently used entry (the first of `lru`), count it in
+        // `stats.evicted`, and collect its id.
+        todo!("stage 3, exercise 3b: evict_to")
+    }
+    // ANCHOR_END: evict
+}
+
+/// The shared HTTP cache. `Send + Sync`; share it with `Arc<Cache>`.
+pub struct Cache {
+    config: CacheConfig,
+    clock: Arc<dyn Clock>,
+    index: Mutex<Index>,
+    /// Serialises disk writes and removals so that the file for a variant
+    /// always ends up matching the latest in-memory state (see `sync_file`).
+    disk_lock: Mutex<()>,
+}
+
+impl Cache {
+    /// Creates the cache. With `config.dir`, creates the directory if needed
+    /// and reloads what a previous run stored there, within the size limits.
+    pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> io::Result<Cache> {
+        let mut index = Index::default();
+        if let Some(dir) = &config.dir {
+            std::fs::create_dir_all(dir)?;
+            let files = disk::load_dir(dir, config.max_object_bytes)?;
+            load_into(&mut index, dir, files, &config);
+        }
+        Ok(Cache {
+            config,
+            clock,
+            index: Mutex::new(index),
+            disk_lock: Mutex::new(()),
+        })
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        // Nothing under this lock can panic halfway through an update in a
+        // way that breaks the index, so a poisoned lock is still usable; the
+        // proxy keeps serving instead of failing every later request.
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // ANCHOR: lookup
+    /// The stored response for `key` whose Vary values match this request,
+    /// or `None`. When several variants match (the origin changed its Vary),
+    /// the most recently received one wins (§4.1). Finding it counts as a use
+    /// for LRU. The caller decides freshness with [`super::freshness::reuse`].
+    pub fn lookup(&self, key: &str, request_headers: &Headers) -> Option<Arc<StoredResponse>> {
+        // TODO(exercise 3c): under the lock (`self.lock()`), among the
+        // variants stored for `key` whose Vary values match the request
+        // (`vary_matches`), pick the one received last (`response_time`).
+        // Finding one is a use (`touch`) and counts in `stats.found`;
+        // finding none counts in `stats.missed`. Return a clone of the
+        // `Arc`, never a copy of the body: the caller writes it to a socket
+        // after the lock is gone.
+        todo!("stage 3, exercise 3c: lookup")
+    }
+    // ANCHOR_END: lookup
+
+    // ANCHOR: insert
+    /// Stores `response` under `key`, replacing the same variant if present,
+    /// and evicts least recently used entries to stay within `max_bytes`.
+    /// Returns `false` (and stores nothing) if the entry alone is larger than
+    /// `max_object_bytes` or the whole budget. The caller has already checked
+    /// [`super::policy::storable`] and that the body is complete.
+    pub fn insert(&self, key: &str, response: StoredResponse) -> bool {
+        // TODO(exercise 3c): the entry counts `entry_bytes(key, &response)`
+        // and is identified by `variant_id(key, &response.vary)`. Under the
+        // lock: refuse it (`stats.too_large`, `false`) if it is larger than
+        // `max_object_bytes` or the whole budget, before evicting anything;
+        // otherwise `put` it, count it in `stats.inserted`, and evict down to
+        // `max_bytes`. After releasing the lock, `sync_file` the new id and
+        // every evicted one (that keeps `--cache-dir` in step).
+        todo!("stage 3, exercise 3c: insert")
+    }
+    // ANCHOR_END: insert
+
+    // ANCHOR: freshen
+    /// Applies a 304 Not Modified to the stored response it validated
+    /// (RFC 9111 §4.3.4): the 304's header fields replace the stored ones of
+    /// the same name, and the request/response times become those of the
+    /// validation, so the entry is fresh again. Returns the updated response
+    /// to serve, or `None` when the 304's validator names a different
+    /// representation than `old` (then the caller must fetch it anew).
+    ///
+    /// If `old` is no longer the stored variant because a newer response
+    /// replaced it meanwhile, the newer one is kept, and the freshened copy
+    /// is only returned for this request.
+    pub fn freshen(
+        &self,
+        key: &str,
+        old: &Arc<StoredResponse>,
+        validated: &Headers,
+        request_time: SystemTime,
+        response_time: SystemTime,
+    ) -> Option<Arc<StoredResponse>> {
+        if !validators_agree(&old.headers, validated) {
+            return None;
+        }
+        let mut updated = StoredResponse::clone(old);
+        updated.headers = merge_304_headers(&old.headers, validated);
+        updated.request_time = request_time;
+        updated.response_time = response_time;
+        let updated = Arc::new(updated);
+
+        let id = variant_id(key, &old.vary);
+        let bytes = entry_bytes(key, &updated);
+        let evicted = {
+            let mut index = self.lock();
+            let replace = match index.slots.get(&id) {
+                Some(slot) => Arc::ptr_eq(&slot.response, old),
+                None => true, // evicted meanwhile: store it again
+            };
+            if !replace || bytes > self.config.max_object_bytes || bytes > self.config.max_bytes {
+                return Some(updated);
+            }
+            index.put(id, key, Arc::clone(&updated), bytes);
+            index.evict_to(self.config.max_bytes)
+        };
+        self.sync_file(id);
+        for gone in evicted {
+            self.sync_file(gone);
+        }
+        Some(updated)
+    }
+    // ANCHOR_END: freshen
+
+    /// Removes every variant stored under `key` (RFC 9111 §4.4); returns how
+    /// many there were.
+    pub fn invalidate(&self, key: &str) -> usize {
+        // TODO(exercise 3c): remove every variant stored under `key`, count
+        // them in `stats.invalidated`, `sync_file` each removed id after the
+        // lock is released, and return how many there were.
+        todo!("stage 3, exercise 3c: invalidate")
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let index = self.lock();
+        let mut stats = index.stats.clone();
+        stats.entries = index.slots.len();
+        stats.bytes = index.bytes;
+        stats
+    }
+
+    /// Number of stored variants.
+    pub fn len(&self) -> usize {
+        self.lock().slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes counted against `max_bytes`.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    // ANCHOR: sync_file
+    /// Makes the file of variant `id` match memory: written if the variant is
+    /// stored, removed if not. Writers call this after releasing the index
+    /// lock, in any order; because each call reads the *current* state under
+    /// the disk lock, the last call always leaves the right file behind, even
+    /// when an insert and an eviction of the same variant race.
+    fn sync_file(&self, id: u64) {
+        let Some(dir) = &self.config.dir else {
+            return;
+        };
+        let _disk = self.disk_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = {
+            let index = self.lock();
+            index
+                .slots
+                .get(&id)
+                .map(|s| (s.key.clone(), Arc::clone(&s.response)))
+        };
+        let path = dir.join(disk::file_name(id));
+        match current {
+            Some((key, response)) => {
+                if let Err(e) = disk::write_atomic(dir, &path, &disk::encode(&key, &response)) {
+                    // The entry stays in memory; only persistence is lost.
+                    log::warn!("cache: cannot write {}: {e}", path.display());
+                }
+            }
+            None => disk::remove_quietly(&path),
+        }
+    }
+    // ANCHOR_END: sync_file
+}
+
+/// Fills a fresh index from the files found at start: newest response first
+/// until the byte budget is full; the files that do not fit are removed.
+fn load_into(
+    index: &mut Index,
+    dir: &std::path::Path,
+    mut files: Vec<disk::Loaded>,
+    config: &CacheConfig,
+) {
+    files.sort_by_key(|f| std::cmp::Reverse(f.response.response_time));
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    for f in files {
+        let bytes = entry_bytes(&f.key, &f.response);
+        if bytes > config.max_object_bytes || total + bytes > config.max_bytes {
+            log::info!(
+                "cache: {} does not fit the size limits, removed",
+                f.path.display()
+            );
+            disk::remove_quietly(&f.path);
+            continue;
+        }
+        total += bytes;
+        kept.push((f.key, f.response, bytes));
+    }
+    // Oldest first, so the newest responses end up most recently used.
+    for (key, response, bytes) in kept.into_iter().rev() {
+        let id = variant_id(&key, &response.vary);
+        index.put(id, &key, Arc::new(response), bytes);
+        index.stats.loaded += 1;
+    }
+    log::info!(
+        "cache: loaded {} entries ({} bytes) from {}",
+        index.slots.len(),
+        index.bytes,
+        dir.display()
+    );
+}
+
+/// §4.3.4: a 304 updates the stored response it selects. With a strong or
+/// weak ETag in the 304, that is the stored response with the same ETag;
+/// otherwise, with a Last-Modified, the one with the same date. A 304 naming
+/// another representation must not rewrite ours.
+pub fn validators_agree(stored: &Headers, validated: &Headers) -> bool {
+    if let Some(etag) = validated.get("etag") {
+        return stored.get("etag").map(<[u8]>::trim_ascii) == Some(etag.trim_ascii());
+    }
+    if let Some(lm) = validated.get("last-modified") {
+        return stored.get("last-modified").map(<[u8]>::trim_ascii) == Some(lm.trim_ascii());
+    }
+    true
+}
+
+/// Fields a 304 must not overwrite in a stored response (RFC 9111 §3.2):
+/// hop-by-hop and proxy fields are not stored at all (§3.1), Content-Length
+/// describes the stored body, not the empty 304, and Vary is what the stored
+/// variant was selected by.
+const NOT_UPDATED_BY_304: &[&str] = &["content-length", "vary"];
+
+// ANCHOR: merge_304
+/// The stored header section updated with a 304's fields (§3.2, §4.3.4):
+/// every field the 304 carries replaces all stored lines of that name,
+/// in place; fields it does not carry are kept.
+pub fn merge_304_headers(stored: &Headers, validated: &Headers) -> Headers {
+    let mut merged = stored.clone();
+    let named_by_connection: Vec<String> = validated
+        .list("connection")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut done: Vec<String> = Vec::new();
+    for field in validated {
+        let name = field.name.to_ascii_lowercase();
+        if done.contains(&name)
+            || NOT_UPDATED_BY_304.contains(&name.as_str())
+            || crate::forward::is_hop_by_hop(&name)
+            || named_by_connection.contains(&name)
+        {
+            continue;
+        }
+        let mut values = validated.get_all(&name);
+        if let Some(first) = values.next() {
+            merged.set(&field.name, first);
+        }
+        for more in values {
+            merged.append(&field.name, more);
+        }
+        done.push(name);
+    }
+    // Age and Date describe the message they came with. A 304 without them
+    // must not leave the old response's values behind: the old Age would be
+    // counted again on top of the new times, and the old Date would make
+    // the freshened response look as old as the first one (§4.2.3).
+    for name in ["age", "date"] {
+        if !validated.contains(name) {
+            merged.remove(name);
+        }
+    }
+    merged
+}
+// ANCHOR_END: merge_304
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::clock::ManualClock;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn t(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    fn headers(lines: &[(&str, &str)]) -> Headers {
+        let mut h = Headers::new();
+        for (n, v) in lines {
+            h.append(n, *v);
+        }
+        h
+    }
+
+    fn response(
+        body: &[u8],
+        resp: &[(&str, &str)],
+        req: &[(&str, &str)],
+        at: u64,
+    ) -> StoredResponse {
+        StoredResponse::new(
+            200,
+            "OK",
+            headers(resp),
+            body.to_vec(),
+            &headers(req),
+            t(at),
+            t(at),
+        )
+    }
+
+    fn cache(max_bytes: usize, max_object_bytes: usize) -> Cache {
+        let config = CacheConfig {
+            max_bytes,
+            max_object_bytes,
+            dir: None,
+        };
+        Cache::new(config, Arc::new(ManualClock::new(t(0)))).unwrap()
+    }
+
+    #[test]
+    fn insert_then_lookup() {
+        let c = cache(10_000, 10_000);
+        assert!(c.lookup("http://a.test:80/", &Headers::new()).is_none());
+        assert!(c.insert("http://a.test:80/", response(b"hello", &[], &[], 0)));
+        let got = c.lookup("http://a.test:80/", &Headers::new()).unwrap();
+        assert_eq!(&*got.body, b"hello");
+        assert!(c.lookup("http://a.test:80/?q", &Headers::new()).is_none());
+        let s = c.stats();
+        assert_eq!((s.entries, s.found, s.missed, s.inserted), (1, 1, 2, 1));
+    }
+
+    #[test]
+    fn vary_keeps_variants_apart() {
+        let c = cache(10_000, 10_000);
+        let key = "http://a.test:80/v";
+        let vary = [("Vary", "Accept-Encoding")];
+        c.insert(
+            key,
+            response(b"gzip", &vary, &[("Accept-Encoding", "gzip")], 0),
+        );
+        c.insert(key, response(b"plain", &vary, &[], 1));
+        assert_eq!(c.len(), 2);
+        let gz = c
+            .lookup(key, &headers(&[("accept-encoding", "  gzip ")]))
+            .unwrap();
+        assert_eq!(&*gz.body, b"gzip");
+        let plain = c.lookup(key, &Headers::new()).unwrap();
+        assert_eq!(&*plain.body, b"plain");
+        assert!(
+            c.lookup(key, &headers(&[("Accept-Encoding", "br")]))
+                .is_none()
+        );
+        // An empty value is present, so it does not match "absent".
+        assert!(
+            c.lookup(key, &headers(&[("Accept-Encoding", "")]))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn vary_joins_several_lines() {
+        let vary = [("Vary", "accept-language")];
+        let stored = response(b"x", &vary, &[("Accept-Language", "en, fr")], 0);
+        let two_lines = headers(&[("Accept-Language", "en"), ("accept-language", " fr")]);
+        assert!(vary_matches(&stored, &two_lines));
+        assert!(!vary_matches(
+            &stored,
+            &headers(&[("Accept-Language", "fr, en")])
+        ));
+    }
+
+    #[test]
+    fn vary_star_never_matches() {
+        let stored = response(b"x", &[("Vary", "*")], &[], 0);
+        assert!(!vary_matches(&stored, &Headers::new()));
+        let c = cache(10_000, 10_000);
+        c.insert("http://a.test:80/", stored);
+        assert!(c.lookup("http://a.test:80/", &Headers::new()).is_none());
+    }
+
+    #[test]
+    fn same_variant_is_replaced() {
+        let c = cache(10_000, 10_000);
+        let key = "http://a.test:80/";
+        c.insert(key, response(b"old", &[], &[], 0));
+        c.insert(key, response(b"new", &[], &[], 5));
+        assert_eq!(c.len(), 1);
+        assert_eq!(&*c.lookup(key, &Headers::new()).unwrap().body, b"new");
+        let expected = entry_bytes(key, &response(b"new", &[], &[], 5));
+        assert_eq!(c.bytes(), expected);
+    }
+
+    // ANCHOR: lru_test
+    #[test]
+    fn lru_evicts_least_recently_used_and_reads_count_as_use() {
+        let one = entry_bytes("http://a.test:80/1", &response(&[b'x'; 100], &[], &[], 0));
+        // Room for exactly three entries of this size.
+        let c = cache(3 * one, one);
+        for i in 1..=3 {
+            assert!(c.insert(
+                &format!("http://a.test:80/{i}"),
+                response(&[b'x'; 100], &[], &[], i)
+            ));
+        }
+        // Reading /1 makes /2 the least recently used.
+        assert!(c.lookup("http://a.test:80/1", &Headers::new()).is_some());
+        c.insert("http://a.test:80/4", response(&[b'x'; 100], &[], &[], 4));
+        assert!(c.lookup("http://a.test:80/2", &Headers::new()).is_none());
+        for kept in [1, 3, 4] {
+            assert!(
+                c.lookup(&format!("http://a.test:80/{kept}"), &Headers::new())
+                    .is_some()
+            );
+        }
+        assert_eq!(c.bytes(), 3 * one);
+        assert_eq!(c.stats().evicted, 1);
+    }
+    // ANCHOR_END: lru_test
+
+    #[test]
+    fn objects_over_the_limit_are_not_stored() {
+        let small = entry_bytes("http://a.test:80/", &response(b"", &[], &[], 0));
+        let c = cache(100_000, small + 10);
+        assert!(c.insert("http://a.test:80/", response(&[0; 10], &[], &[], 0)));
+        assert!(!c.insert("http://a.test:80/", response(&[0; 11], &[], &[], 0)));
+        assert_eq!(c.stats().too_large, 1);
+        // The refused insert leaves the earlier entry alone.
+        assert_eq!(
+            c.lookup("http://a.test:80/", &Headers::new())
+                .unwrap()
+                .body
+                .len(),
+            10
+        );
+    }
+
+    #[test]
+    fn invalidate_removes_every_variant() {
+        let c = cache(10_000, 10_000);
+        let key = "http://a.test:80/x";
+        let vary = [("Vary", "Accept")];
+        c.insert(key, response(b"1", &vary, &[("Accept", "a")], 0));
+        c.insert(key, response(b"2", &vary, &[("Accept", "b")], 0));
+        c.insert("http://a.test:80/y", response(b"3", &[], &[], 0));
+        assert_eq!(c.invalidate(key), 2);
+        assert_eq!(c.invalidate(key), 0);
+        assert_eq!(c.len(), 1);
+        assert!(c.lookup(key, &headers(&[("Accept", "a")])).is_none());
+    }
+
+    #[test]
+    fn freshen_merges_headers_and_times() {
+        let c = cache(10_000, 10_000);
+        let key = "http://a.test:80/f";
+        let stored = response(
+            b"body",
+            &[
+                ("Date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+                ("ETag", "\"v1\""),
+                ("Cache-Control", "max-age=60"),
+                ("X-Kept", "yes"),
+                ("Content-Length", "4"),
+                ("Age", "30"),
+            ],
+            &[],
+            0,
+        );
+        c.insert(key, stored);
+        let old = c.lookup(key, &Headers::new()).unwrap();
+        let not_modified = headers(&[
+            ("Date", "Tue, 14 Nov 2023 22:23:20 GMT"),
+            ("ETag", "\"v1\""),
+            ("cache-control", "max-age=120"),
+            ("Content-Length", "0"),
+            ("Connection", "close"),
+        ]);
+        let new = c.freshen(key, &old, &not_modified, t(600), t(601)).unwrap();
+        assert_eq!(new.headers.get_str("Cache-Control"), Some("max-age=120"));
+        assert_eq!(
+            new.headers.get_str("Date"),
+            Some("Tue, 14 Nov 2023 22:23:20 GMT")
+        );
+        assert_eq!(new.headers.get_str("X-Kept"), Some("yes"));
+        assert_eq!(new.headers.get_str("Content-Length"), Some("4"));
+        assert!(!new.headers.contains("Connection"));
+        assert!(!new.headers.contains("Age"), "the old Age must not survive");
+        assert_eq!(new.response_time, t(601));
+        assert_eq!(&*new.body, b"body");
+        // The store now holds the freshened copy.
+        let again = c.lookup(key, &Headers::new()).unwrap();
+        assert!(Arc::ptr_eq(&again, &new));
+        // Field order is kept: Date still comes first.
+        assert_eq!(new.headers.iter().next().unwrap().name, "Date");
+    }
+
+    #[test]
+    fn freshen_refuses_another_representation() {
+        let c = cache(10_000, 10_000);
+        let key = "http://a.test:80/f";
+        c.insert(key, response(b"b", &[("ETag", "\"v1\"")], &[], 0));
+        let old = c.lookup(key, &Headers::new()).unwrap();
+        let other = headers(&[("ETag", "\"v2\"")]);
+        assert!(c.freshen(key, &old, &other, t(1), t(1)).is_none());
+    }
+
+    #[test]
+    fn freshen_keeps_a_newer_response() {
+        let c = cache(10_000, 10_000);
+        let key = "http://a.test:80/f";
+        c.insert(key, response(b"old", &[], &[], 0));
+        let old = c.lookup(key, &Headers::new()).unwrap();
+        c.insert(key, response(b"newer", &[], &[], 5));
+        let served = c.freshen(key, &old, &Headers::new(), t(6), t(6)).unwrap();
+        assert_eq!(&*served.body, b"old");
+        assert_eq!(&*c.lookup(key, &Headers::new()).unwrap().body, b"newer");
+    }
+
+    #[test]
+    fn capture_stops_for_good_after_overflow() {
+        let mut cap = Capture::new(5);
+        cap.push(b"abc");
+        cap.push(b"de");
+        assert!(!cap.overflowed());
+        assert_eq!(cap.finish(), Some(b"abcde".to_vec()));
+
+        let mut cap = Capture::new(5);
+        cap.push(b"abc");
+        cap.push(b"def");
+        cap.push(b""); // later pushes must not resurrect it
+        assert!(cap.overflowed());
+        assert_eq!(cap.finish(), None);
+    }
+
+    #[test]
+    fn cache_is_shared_between_threads() {
+        let c = Arc::new(cache(1_000_000, 10_000));
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                let c = Arc::clone(&c);
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let key = format!("http://a.test:80/{}", i % 10);
+                        if c.lookup(&key, &Headers::new()).is_none() {
+                            c.insert(&key, response(format!("{w}").as_bytes(), &[], &[], i));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        assert_eq!(c.len(), 10);
+    }
+}

@@ -1,0 +1,138 @@
+// Starter code for stage 4, exercise 2 (see exercises/stage4/HINTS.md).
+// With `--features starter-stage4` this file replaces src/connect.rs. Only
+// `check_target` is left for you; everything else is the reference code.
+//! The HTTP side of a CONNECT request (stage 4).
+//!
+//! `CONNECT host:port HTTP/1.1` asks the proxy for a raw TCP pipe
+//! (RFC 9110 §9.3.6); the target is in authority-form (RFC 9112 §3.2.3).
+//! Before any byte is relayed, this module decides whether to open one:
+//!
+//! 1. the authority must parse (else 400);
+//! 2. the port must be allowed by the port policy (else 403): an open
+//!    CONNECT proxy is a relay for spam (port 25) and for reaching services
+//!    that trust the proxy's address;
+//! 3. a tunnel place must be free (else 503): tunnels have their own limit
+//!    and their own threads, so long-lived tunnels never starve plain HTTP
+//!    requests of pool workers;
+//! 4. the upstream connection must succeed (else 502, or 504 on timeout).
+//!
+//! Then it answers `200 Connection established` — a 2xx to CONNECT has no
+//! body and no framing fields — and hands both sockets to
+//! [`crate::tunnel`], together with any bytes the client sent right after
+//! its CONNECT head, and the worker goes back to the pool.
+
+// Until you write it, its arguments and some imports go unused.
+#![allow(unused_variables, unused_imports)]
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::body::{self, Framing};
+use crate::conn::Conn;
+use crate::error::HttpError;
+use crate::message::RequestHead;
+use crate::relay::{self, ConnectError, Timeouts};
+use crate::tunnel::{self, PortPolicy, Tunnels};
+use crate::uri::{self, Authority};
+
+/// What stage 4 adds to the server: the tunnel limit and the port policy.
+#[derive(Clone)]
+pub struct TunnelConfig {
+    pub tunnels: Tunnels,
+    pub ports: PortPolicy,
+}
+
+// ANCHOR: check_target
+/// Checks a CONNECT request before anything is opened.
+pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authority, HttpError> {
+    // TODO(exercise 2): decide whether this CONNECT may open a tunnel, before
+    // anything is opened. In this order:
+    //
+    // 1. The target must be in authority-form, `host:port` (RFC 9112
+    //    §3.2.3): `uri::parse_authority_form` answers 400 otherwise.
+    // 2. A CONNECT request has no content (RFC 9110 §9.3.6). If its framing
+    //    (`body::request_framing`) announces a body, refuse it with a 400:
+    //    those bytes would otherwise slip into the tunnel as its first data.
+    // 3. The port must be one the policy allows (`ports.allows`): otherwise
+    //    403 Forbidden, with a message that names the port and the allowed
+    //    ones (`PortPolicy` implements `Display`). A proxy that tunnels
+    //    anywhere is a free relay for spam and for reaching services that
+    //    trust its address.
+    //
+    // Return the parsed authority.
+    todo!("stage 4, exercise 2: check_target")
+}
+// ANCHOR_END: check_target
+
+// ANCHOR: open_tunnel
+/// Opens the tunnel and hands it to its own thread. `guard` is the client's
+/// connection slot: it stays taken until the tunnel closes. On error, nothing
+/// has been sent yet and the caller answers with the error.
+pub fn open_tunnel(
+    config: &TunnelConfig,
+    authority: &Authority,
+    mut conn: Conn,
+    timeouts: &Timeouts,
+    guard: impl Send + 'static,
+) -> Result<(), (Conn, HttpError)> {
+    let Some(slot) = config.tunnels.reserve() else {
+        let why = format!(
+            "all {} tunnels are in use; try again later",
+            config.tunnels.max()
+        );
+        return Err((conn, HttpError::new(503, why)));
+    };
+    let upstream = match relay::connect(authority, timeouts.connect) {
+        Ok(stream) => stream,
+        // A tunnel has no response to wait for, so the connect timeout is the
+        // only timeout there is: it gets the gateway-timeout status.
+        Err(ConnectError::TimedOut) => {
+            let why = format!("connecting to {authority} timed out");
+            return Err((conn, HttpError::gateway_timeout(why)));
+        }
+        Err(e) => return Err((conn, e.to_http(authority))),
+    };
+    if let Err(e) = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n") {
+        log::warn!("CONNECT {authority}: client went away before the tunnel opened: {e}");
+        return Ok(());
+    }
+    let peer = conn.peer_addr();
+    let target = authority.to_string();
+    let (client, pending) = conn.into_parts();
+    let on_close = move |stats: &tunnel::TunnelStats| {
+        log::info!(target: "access", "{} {}", show(peer), tunnel::access_line(&target, stats));
+    };
+    if let Err(e) = slot.spawn(client, pending, upstream, guard, on_close) {
+        log::error!("CONNECT {authority}: cannot start a tunnel thread: {e}");
+    }
+    Ok(())
+}
+// ANCHOR_END: open_tunnel
+
+fn show(peer: Option<SocketAddr>) -> String {
+    peer.map_or_else(|| "-".to_string(), |p| p.to_string())
+}
+
+// ANCHOR: handle
+/// Answers one CONNECT request: opens the tunnel, or writes the error and
+/// closes the connection.
+pub fn handle(
+    config: &TunnelConfig,
+    request: &RequestHead,
+    conn: Conn,
+    timeouts: &Timeouts,
+    guard: impl Send + 'static,
+    started: Instant,
+) {
+    let peer = conn.peer_addr();
+    let result = match check_target(request, &config.ports) {
+        Ok(authority) => open_tunnel(config, &authority, conn, timeouts, guard),
+        Err(error) => Err((conn, error)),
+    };
+    if let Err((mut conn, error)) = result {
+        crate::server::respond_with_error(&mut conn, peer, Some(request), &error, started);
+        conn.close();
+    }
+}
+// ANCHOR_END: handle
