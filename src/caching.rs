@@ -10,6 +10,7 @@
 //! | HIT         | a stored response was fresh enough (§4.2)                   | `webproxy; hit`                   |
 //! | MISS        | nothing usable was stored; the origin answered              | `webproxy; fwd=miss` (+ `stored`) |
 //! | REVALIDATED | a stale response was confirmed by a 304 (§4.3.3, §4.3.4)    | `webproxy; fwd=stale; fwd-status=304` |
+//! |             | ... or one the client asked us to check (`no-cache`)       | `webproxy; fwd=request; fwd-status=304` |
 //! | STALE       | the origin failed, and a stale response stood in (§4.2.4)  | `webproxy; hit; detail=stale`     |
 //! | BYPASS      | the method is not cacheable; unsafe ones invalidate (§4.4) | `webproxy; fwd=method`            |
 //!
@@ -186,6 +187,14 @@ fn validate(
     directives: &RequestDirectives,
     timeouts: &Timeouts,
 ) -> (Result<Outcome, RelayError>, CacheResult) {
+    // RFC 9211 §2.2 tells apart a validation the client asked for
+    // (`no-cache`, `max-age=0`: the entry itself was still fresh) from one
+    // the entry's age made necessary.
+    let now = cache.clock().now();
+    let fwd = match freshness::reuse(&stored, &RequestDirectives::default(), now).reuse {
+        Reuse::Fresh => "request",
+        _ => "stale",
+    };
     let mut fields = without_conditionals(request);
     let validators = policy::validation_fields(&stored);
     let has_validator = !validators.is_empty();
@@ -215,19 +224,14 @@ fn validate(
     if head.status == 304 && has_validator {
         if let Some(fresh) = cache.freshen(key, &stored, &head.headers, request_time, response_time)
         {
-            let result = serve_stored(
-                client,
-                request,
-                &fresh,
-                response_time,
-                "fwd=stale; fwd-status=304",
-            );
+            let status = format!("fwd={fwd}; fwd-status=304");
+            let result = serve_stored(client, request, &fresh, response_time, &status);
             return (result, CacheResult::Revalidated);
         }
         // The 304 names another representation than ours: fetch it whole.
         let fields = without_conditionals(request);
         let result = fetch(
-            cache, client, request, uri, key, &fields, directives, timeouts, "stale",
+            cache, client, request, uri, key, &fields, directives, timeouts, fwd,
         );
         return (result, CacheResult::Miss);
     }
@@ -249,7 +253,7 @@ fn validate(
         &mut exchange,
         directives,
         request_time,
-        "stale",
+        fwd,
     );
     (result, CacheResult::Miss)
 }
