@@ -57,6 +57,19 @@ impl fmt::Display for CacheResult {
     }
 }
 
+impl CacheResult {
+    /// The `Cache-Status` value for an error response that followed this
+    /// outcome: the cache went to the origin (or could not), and why.
+    pub fn fwd(&self) -> String {
+        let why = match self {
+            CacheResult::Bypass => "method",
+            CacheResult::Revalidated | CacheResult::Stale => "stale",
+            CacheResult::Hit | CacheResult::Miss => "miss",
+        };
+        format!("webproxy; fwd={why}")
+    }
+}
+
 /// The request fields a client uses to ask "only if changed"; when we
 /// validate a stored response we send our own instead (RFC 9111 §4.3.1).
 const CONDITIONALS: &[&str] = &[

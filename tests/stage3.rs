@@ -957,7 +957,10 @@ fn only_if_cached_never_reaches_the_origin() {
     let origin = bench.fixed(Reply::ok("x").header("Cache-Control", "max-age=60"));
     let url = origin.url("/maybe");
     let only = Req::get(&url).header("Cache-Control", "only-if-cached");
-    assert_eq!(bench.request(&only).status, 504);
+    let refused = bench.request(&only);
+    assert_eq!(refused.status, 504);
+    // The proxy's own error says what the cache did, like every response.
+    assert_eq!(cache_status(&refused), "webproxy; fwd=miss");
     assert_eq!(origin.hits(), 0);
 
     bench.get(&url);
