@@ -98,10 +98,12 @@ pub fn reason(status: u16) -> &'static str {
 /// The body is plain text so that `curl` users can read it directly.
 pub fn write_error(out: &mut impl Write, error: &HttpError) -> io::Result<u64> {
     let body = format!("{}\n", error.detail);
-    write_simple(
+    let content_type = "text/plain; charset=utf-8";
+    write_page(
         out,
         error.status,
-        "text/plain; charset=utf-8",
+        content_type,
+        &error.fields,
         body.as_bytes(),
     )
 }
