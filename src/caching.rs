@@ -353,7 +353,10 @@ fn store_and_relay(
         body::response_framing(request.method == "HEAD", &head),
         Ok(Framing::Length(n)) if n > cache.config().max_object_bytes as u64
     );
+    // A body still under a transfer coding such as gzip is not the
+    // representation: it cannot be served later with a Content-Length.
     let storable = request.method == "GET"
+        && body::other_transfer_codings(&head.headers).is_empty()
         && !directives.no_store
         && !too_large
         && policy::storable(
