@@ -10,6 +10,7 @@
 //! | HIT         | a stored response was fresh enough (§4.2)                   | `webproxy; hit`                   |
 //! | MISS        | nothing usable was stored; the origin answered              | `webproxy; fwd=miss` (+ `stored`) |
 //! | REVALIDATED | a stale response was confirmed by a 304 (§4.3.3, §4.3.4)    | `webproxy; fwd=stale; fwd-status=304` |
+//! |             | ... or one the client asked us to check (`no-cache`)       | `webproxy; fwd=request; fwd-status=304` |
 //! | STALE       | the origin failed, and a stale response stood in (§4.2.4)  | `webproxy; hit; detail=stale`     |
 //! | BYPASS      | the method is not cacheable; unsafe ones invalidate (§4.4) | `webproxy; fwd=method`            |
 //!
@@ -53,6 +54,19 @@ impl fmt::Display for CacheResult {
             CacheResult::Stale => "STALE",
             CacheResult::Bypass => "BYPASS",
         })
+    }
+}
+
+impl CacheResult {
+    /// The `Cache-Status` value for an error response that followed this
+    /// outcome: the cache went to the origin (or could not), and why.
+    pub fn fwd(&self) -> String {
+        let why = match self {
+            CacheResult::Bypass => "method",
+            CacheResult::Revalidated | CacheResult::Stale => "stale",
+            CacheResult::Hit | CacheResult::Miss => "miss",
+        };
+        format!("webproxy; fwd={why}")
     }
 }
 
@@ -186,6 +200,14 @@ fn validate(
     directives: &RequestDirectives,
     timeouts: &Timeouts,
 ) -> (Result<Outcome, RelayError>, CacheResult) {
+    // RFC 9211 §2.2 tells apart a validation the client asked for
+    // (`no-cache`, `max-age=0`: the entry itself was still fresh) from one
+    // the entry's age made necessary.
+    let now = cache.clock().now();
+    let fwd = match freshness::reuse(&stored, &RequestDirectives::default(), now).reuse {
+        Reuse::Fresh => "request",
+        _ => "stale",
+    };
     let mut fields = without_conditionals(request);
     let validators = policy::validation_fields(&stored);
     let has_validator = !validators.is_empty();
@@ -215,19 +237,14 @@ fn validate(
     if head.status == 304 && has_validator {
         if let Some(fresh) = cache.freshen(key, &stored, &head.headers, request_time, response_time)
         {
-            let result = serve_stored(
-                client,
-                request,
-                &fresh,
-                response_time,
-                "fwd=stale; fwd-status=304",
-            );
+            let status = format!("fwd={fwd}; fwd-status=304");
+            let result = serve_stored(client, request, &fresh, response_time, &status);
             return (result, CacheResult::Revalidated);
         }
         // The 304 names another representation than ours: fetch it whole.
         let fields = without_conditionals(request);
         let result = fetch(
-            cache, client, request, uri, key, &fields, directives, timeouts, "stale",
+            cache, client, request, uri, key, &fields, directives, timeouts, fwd,
         );
         return (result, CacheResult::Miss);
     }
@@ -249,7 +266,7 @@ fn validate(
         &mut exchange,
         directives,
         request_time,
-        "stale",
+        fwd,
     );
     (result, CacheResult::Miss)
 }
@@ -336,7 +353,10 @@ fn store_and_relay(
         body::response_framing(request.method == "HEAD", &head),
         Ok(Framing::Length(n)) if n > cache.config().max_object_bytes as u64
     );
+    // A body still under a transfer coding such as gzip is not the
+    // representation: it cannot be served later with a Content-Length.
     let storable = request.method == "GET"
+        && body::other_transfer_codings(&head.headers).is_empty()
         && !directives.no_store
         && !too_large
         && policy::storable(

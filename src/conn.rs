@@ -16,7 +16,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::HttpError;
 use crate::message::{self, Parsed, RequestHead, ResponseHead};
@@ -127,21 +127,46 @@ impl Conn {
 
     // ANCHOR: read_head
     /// Reads until `parse` finds a complete head, then consumes it.
+    ///
+    /// The socket's read timeout bounds the whole head, not each read: a
+    /// client that sends one byte just before every timeout (a "slowloris")
+    /// would otherwise hold this thread for as long as it liked.
     fn read_head<T>(
         &mut self,
         parse: impl Fn(&[u8]) -> Result<Parsed<T>, HttpError>,
     ) -> Result<T, HeadError> {
+        let budget = self.stream.read_timeout().ok().flatten();
+        let deadline = budget.map(|b| Instant::now() + b);
+        let mut reads = 0;
         loop {
             if self.start < self.end {
                 match parse(self.buffered()).map_err(HeadError::Http)? {
                     Parsed::Complete(head, used) => {
                         self.start += used;
+                        if reads > 1 {
+                            // Put back the full timeout for what follows.
+                            let _ = self.stream.set_read_timeout(budget);
+                        }
                         return Ok(head);
                     }
                     Parsed::Partial => {}
                 }
             }
             let had_bytes = self.start < self.end;
+            // Most heads arrive in one read; only a head in pieces pays for
+            // shrinking the timeout to what is left of the budget.
+            if reads > 0
+                && let Some(deadline) = deadline
+            {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                    return Err(HeadError::Http(HttpError::new(
+                        408,
+                        "timed out waiting for the rest of the request head",
+                    )));
+                }
+            }
+            reads += 1;
             match self.fill_more(message::MAX_HEAD_BYTES) {
                 Ok(0) if had_bytes => {
                     return Err(HeadError::Http(HttpError::bad_request(
@@ -306,6 +331,28 @@ mod tests {
             Err(HeadError::Http(e)) => assert_eq!(e.status, 408),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_head_dripping_in_slower_than_its_budget_is_408() {
+        let (mut client, mut conn) = pair();
+        conn.set_read_timeout(Duration::from_millis(300)).unwrap();
+        // Each byte comes well within the per-read timeout, but the whole
+        // head would take far longer than the budget.
+        let writer = thread::spawn(move || {
+            for b in b"GET http://a.test/ HTTP/1.1\r\nX: aaaaaaaaaaaaaaaaaaaa\r\n\r\n" {
+                if client.write_all(&[*b]).is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(50));
+            }
+        });
+        match conn.read_request_head() {
+            Err(HeadError::Http(e)) => assert_eq!(e.status, 408),
+            other => panic!("{other:?}"),
+        }
+        drop(conn);
+        let _ = writer.join();
     }
 
     #[test]

@@ -14,12 +14,17 @@
 use std::fmt;
 use std::io::{self, Write};
 
+use crate::headers::Headers;
+
 /// A failure that becomes an HTTP error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpError {
     pub status: u16,
     /// One sentence for the client and the log, without a trailing newline.
     pub detail: String,
+    /// Extra header fields for the error response (stage 3 adds its
+    /// Cache-Status here).
+    pub fields: Headers,
 }
 
 impl HttpError {
@@ -27,7 +32,14 @@ impl HttpError {
         HttpError {
             status,
             detail: detail.into(),
+            fields: Headers::new(),
         }
+    }
+
+    /// The same error, with one more header field in its response.
+    pub fn with_field(mut self, name: &str, value: impl Into<Vec<u8>>) -> Self {
+        self.fields.append(name, value);
+        self
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -86,10 +98,12 @@ pub fn reason(status: u16) -> &'static str {
 /// The body is plain text so that `curl` users can read it directly.
 pub fn write_error(out: &mut impl Write, error: &HttpError) -> io::Result<u64> {
     let body = format!("{}\n", error.detail);
-    write_simple(
+    let content_type = "text/plain; charset=utf-8";
+    write_page(
         out,
         error.status,
-        "text/plain; charset=utf-8",
+        content_type,
+        &error.fields,
         body.as_bytes(),
     )
 }
@@ -103,12 +117,24 @@ pub fn write_simple(
     content_type: &str,
     body: &[u8],
 ) -> io::Result<u64> {
+    write_page(out, status, content_type, &Headers::new(), body)
+}
+
+fn write_page(
+    out: &mut impl Write,
+    status: u16,
+    content_type: &str,
+    fields: &Headers,
+    body: &[u8],
+) -> io::Result<u64> {
     let mut response = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nVia: 1.1 webproxy\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
         reason(status),
         body.len()
     )
     .into_bytes();
+    fields.write_to(&mut response)?;
+    response.extend_from_slice(b"Via: 1.1 webproxy\r\nConnection: close\r\n\r\n");
     response.extend_from_slice(body);
     out.write_all(&response)?;
     out.flush()?;

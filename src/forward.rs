@@ -153,6 +153,9 @@ pub fn write_response_head(
     }
     match body {
         Framing::Length(n) => write!(head, "Content-Length: {n}\r\n")?,
+        // The caller names the codings itself when there are others
+        // than chunked (see relay::relay_response).
+        Framing::Chunked if fields.contains("Transfer-Encoding") => {}
         Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         Framing::Empty | Framing::UntilClose => {}
     }

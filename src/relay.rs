@@ -306,6 +306,19 @@ pub fn relay_response(
         Persist::Close
     };
     let mut fields = forward::response_fields(&head.headers, framing);
+    let codings = body::other_transfer_codings(&head.headers);
+    if !codings.is_empty() && framing != Framing::Empty {
+        if request.minor_version == 0 {
+            // HTTP/1.0 has no Transfer-Encoding: this body cannot be sent.
+            let why = format!("the origin used transfer coding {codings:?}, which HTTP/1.0 lacks");
+            return Err(HttpError::bad_gateway(why).into());
+        }
+        let mut value = codings.join(", ");
+        if framing == Framing::Chunked {
+            value.push_str(", chunked");
+        }
+        fields.append("Transfer-Encoding", value);
+    }
     for f in extra_fields {
         fields.append(&f.name, f.value.clone());
     }

@@ -31,9 +31,9 @@
 //! std sockets the simplest correct shape is one thread per direction, each
 //! doing read, write everything, repeat. [`relay`] runs the down direction on
 //! a second thread and the up direction on the calling thread, and returns
-//! when both have finished. Each direction has a 64 KiB buffer, so a bulk
-//! download costs one read and one write per 64 KiB, close to the speed of a
-//! direct connection.
+//! when both have finished. Each direction starts with a 64 KiB buffer and
+//! doubles it, up to 1 MiB, whenever a read fills it: an interactive tunnel
+//! stays small, and a bulk download costs one read and one write per MiB.
 //!
 //! # Half-close
 //!
@@ -118,9 +118,15 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Bytes read per system call in each direction: large enough that a bulk
-/// transfer spends its time moving data, not making system calls.
+/// Bytes read per system call in each direction, at first: plenty for the
+/// back-and-forth of an interactive tunnel.
 const BUF_SIZE: usize = 64 * 1024;
+/// The most a direction's buffer grows to. A read that fills the buffer
+/// means a bulk transfer is under way, and larger reads then let the proxy
+/// sleep less often between them; on loopback that took a 100 MiB download
+/// from about 0.6 to about 0.75 of the direct speed. Only busy tunnels pay
+/// for the memory.
+const MAX_BUF_SIZE: usize = 1024 * 1024;
 
 /// Bounds for the socket timeout slice. A shorter slice notices an idle tunnel
 /// sooner after its deadline; a longer one wakes sleeping threads less often.
@@ -434,6 +440,9 @@ fn pump(from: &TcpStream, to: &TcpStream, pending: &[u8], activity: &Activity) -
         if let Err(why) = send_all(to, &buf[..n], activity, &mut moved) {
             activity.cut(why, from, to);
             return moved;
+        }
+        if n == buf.len() && buf.len() < MAX_BUF_SIZE {
+            buf.resize(buf.len() * 2, 0);
         }
     }
 }

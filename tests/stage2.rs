@@ -291,6 +291,29 @@ fn chunked_response_is_close_delimited_for_http10() {
 }
 
 #[test]
+fn transfer_codings_other_than_chunked_stay_named() {
+    // We undo `chunked` only. A `gzip` transfer coding stays on the body,
+    // so it must stay in Transfer-Encoding, or the client would take gzip
+    // bytes for the content itself (RFC 9112 §6.1).
+    let coded = binary(5000, 7);
+    let chunks = coded.chunks(1500).map(<[u8]>::to_vec).collect();
+    let origin = Origin::fixed(Reply::chunked(chunks).header("Transfer-Encoding", "gzip, chunked"));
+    let proxy = proxy();
+    let response = get(proxy, &origin.url("/z"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("Transfer-Encoding"), Some("gzip, chunked"));
+    assert!(
+        response.body == coded,
+        "the coded bytes must arrive as sent"
+    );
+
+    // HTTP/1.0 has no transfer codings at all: the honest answer is 502.
+    let mut client = Client::connect(proxy);
+    let old = client.request(&Req::get(&origin.url("/z")).version("HTTP/1.0"));
+    assert_eq!(old.status, 502, "{}", old.body_text());
+}
+
+#[test]
 fn origin_closing_mid_body_closes_the_client_connection() {
     let origin = Origin::fixed(Reply::truncated(10_000, text(3000)));
     let proxy = proxy();

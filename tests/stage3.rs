@@ -24,6 +24,9 @@ const HIT: &str = "webproxy; hit";
 const MISS_STORED: &str = "webproxy; fwd=miss; stored";
 const MISS: &str = "webproxy; fwd=miss";
 const REVALIDATED: &str = "webproxy; fwd=stale; fwd-status=304";
+/// A validation the client asked for (`no-cache`, `max-age=0`) of an entry
+/// that was still fresh (RFC 9211 §2.2).
+const CLIENT_REVALIDATED: &str = "webproxy; fwd=request; fwd-status=304";
 const STALE_SERVED: &str = "webproxy; hit; detail=stale";
 
 /// A stage 3 proxy, the hand-moved clock its cache reads, and one client
@@ -928,7 +931,7 @@ fn a_client_no_cache_forces_validation() {
             Some("\"nc\"")
         );
         assert_eq!(response.status, 200);
-        assert_eq!(cache_status(&response), REVALIDATED);
+        assert_eq!(cache_status(&response), CLIENT_REVALIDATED);
     }
 }
 
@@ -940,7 +943,7 @@ fn a_client_max_age_zero_forces_validation() {
     let url = origin.url("/doc");
     bench.get(&url);
     let response = bench.request(&Req::get(&url).header("Cache-Control", "max-age=0"));
-    assert_eq!(cache_status(&response), REVALIDATED);
+    assert_eq!(cache_status(&response), CLIENT_REVALIDATED);
     assert_eq!(origin.hits(), 2);
     // A larger max-age is satisfied by a young enough entry.
     bench.advance(10);
@@ -954,7 +957,10 @@ fn only_if_cached_never_reaches_the_origin() {
     let origin = bench.fixed(Reply::ok("x").header("Cache-Control", "max-age=60"));
     let url = origin.url("/maybe");
     let only = Req::get(&url).header("Cache-Control", "only-if-cached");
-    assert_eq!(bench.request(&only).status, 504);
+    let refused = bench.request(&only);
+    assert_eq!(refused.status, 504);
+    // The proxy's own error says what the cache did, like every response.
+    assert_eq!(cache_status(&refused), "webproxy; fwd=miss");
     assert_eq!(origin.hits(), 0);
 
     bench.get(&url);
