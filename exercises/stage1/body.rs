@@ -77,6 +77,17 @@ fn chunked_is_last(headers: &crate::headers::Headers) -> bool {
         .is_some_and(|c| c.eq_ignore_ascii_case("chunked"))
 }
 
+/// The transfer codings of a message other than `chunked` (such as `gzip`).
+/// We only ever undo `chunked`; any other coding stays on the body we relay,
+/// so it has to stay named in the response (RFC 9112 §6.1).
+pub fn other_transfer_codings(headers: &crate::headers::Headers) -> Vec<String> {
+    headers
+        .list("Transfer-Encoding")
+        .filter(|c| !c.eq_ignore_ascii_case("chunked"))
+        .map(str::to_string)
+        .collect()
+}
+
 // ANCHOR: request_framing
 /// Where a request body ends (RFC 9112 §6.3 rules 4 to 6).
 pub fn request_framing(head: &RequestHead) -> Result<Framing, HttpError> {

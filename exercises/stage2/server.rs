@@ -396,6 +396,12 @@ fn dispatch(
     match &shared.cache {
         Some(cache) => {
             let (result, note) = caching::handle(cache, conn, request, &target, timeouts);
+            // Errors say what the cache did too (RFC 9211): it went to the
+            // origin, and the origin failed us.
+            let result = result.map_err(|e| match e {
+                RelayError::Http(e) => RelayError::Http(e.with_field("Cache-Status", note.fwd())),
+                aborted => aborted,
+            });
             (result, Some(note))
         }
         None => (relay::forward(conn, request, &target, timeouts, true), None),
