@@ -232,7 +232,7 @@ fn validate(
         Err(e) => return (Err(e.into()), CacheResult::Miss),
     };
     let response_time = cache.clock().now();
-    let head = exchange.head.clone();
+    let head = &exchange.head;
 
     if head.status == 304 && has_validator {
         if let Some(fresh) = cache.freshen(key, &stored, &head.headers, request_time, response_time)
@@ -344,13 +344,13 @@ fn store_and_relay(
     fwd: &str,
 ) -> Result<Outcome, RelayError> {
     let response_time = cache.clock().now();
-    let head = exchange.head.clone();
+    let head = &exchange.head;
     // `Cache-Status` goes out before the body, so its `stored` can only be
     // an intention: it holds if the body arrives whole and fits. A
     // Content-Length over the object limit settles it now, and then we
     // neither claim a copy nor start capturing one (RFC 9211 §2.7).
     let too_large = matches!(
-        body::response_framing(request.method == "HEAD", &head),
+        body::response_framing(request.method == "HEAD", head),
         Ok(Framing::Length(n)) if n > cache.config().max_object_bytes as u64
     );
     // A body still under a transfer coding such as gzip is not the
@@ -378,6 +378,7 @@ fn store_and_relay(
         }
     })?;
     if let Some(body) = capture.and_then(Capture::finish) {
+        let head = &exchange.head;
         let mut headers = policy::headers_for_storage(&head.headers);
         // The body is stored de-chunked; its length is set when it is served.
         headers.remove("Content-Length");

@@ -230,7 +230,7 @@ fn schedule(shared: &Arc<Shared>, client: Client) {
     }
 }
 
-fn show(peer: Option<SocketAddr>) -> String {
+pub(crate) fn show(peer: Option<SocketAddr>) -> String {
     peer.map_or_else(|| "-".to_string(), |p| p.to_string())
 }
 

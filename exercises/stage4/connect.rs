@@ -25,7 +25,6 @@
 #![allow(unused_variables, unused_imports)]
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::body::{self, Framing};
@@ -101,7 +100,7 @@ pub fn open_tunnel(
     let target = authority.to_string();
     let (client, pending) = conn.into_parts();
     let on_close = move |stats: &tunnel::TunnelStats| {
-        log::info!(target: "access", "{} {}", show(peer), tunnel::access_line(&target, stats));
+        log::info!(target: "access", "{} {}", crate::server::show(peer), tunnel::access_line(&target, stats));
     };
     if let Err(e) = slot.spawn(client, pending, upstream, guard, on_close) {
         log::error!("CONNECT {authority}: cannot start a tunnel thread: {e}");
@@ -109,10 +108,6 @@ pub fn open_tunnel(
     Ok(())
 }
 // ANCHOR_END: open_tunnel
-
-fn show(peer: Option<SocketAddr>) -> String {
-    peer.map_or_else(|| "-".to_string(), |p| p.to_string())
-}
 
 // ANCHOR: handle
 /// Answers one CONNECT request: opens the tunnel, or writes the error and
