@@ -45,6 +45,10 @@ pub struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// The read timeout last set through [`Conn::set_read_timeout`] (or
+    /// found on the socket at the start), so reading a head need not ask
+    /// the kernel for it.
+    read_timeout: Option<Duration>,
 }
 
 pub fn is_timeout(e: &io::Error) -> bool {
@@ -57,11 +61,13 @@ pub fn is_timeout(e: &io::Error) -> bool {
 
 impl Conn {
     pub fn new(stream: TcpStream) -> Self {
+        let read_timeout = stream.read_timeout().ok().flatten();
         Conn {
             stream,
             buf: vec![0; INITIAL_BUFFER],
             start: 0,
             end: 0,
+            read_timeout,
         }
     }
 
@@ -73,8 +79,10 @@ impl Conn {
         self.stream.peer_addr().ok()
     }
 
-    pub fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
-        self.stream.set_read_timeout(Some(timeout))
+    pub fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        self.stream.set_read_timeout(Some(timeout))?;
+        self.read_timeout = Some(timeout);
+        Ok(())
     }
 
     pub fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
@@ -135,7 +143,7 @@ impl Conn {
         &mut self,
         parse: impl Fn(&[u8]) -> Result<Parsed<T>, HttpError>,
     ) -> Result<T, HeadError> {
-        let budget = self.stream.read_timeout().ok().flatten();
+        let budget = self.read_timeout;
         let deadline = budget.map(|b| Instant::now() + b);
         let mut reads = 0;
         loop {
