@@ -22,11 +22,15 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::acl::ClientAcl;
-use crate::error::write_simple;
+use crate::conn::Conn;
+use crate::error::{HttpError, write_simple};
 use crate::filter::{LiveRules, Refusal, Verdict};
-use crate::forward::VIA;
+use crate::forward::{Persist, VIA};
+use crate::handler::{Handled, Handler, Request};
 use crate::message::RequestHead;
-use crate::uri::Host;
+use crate::relay::{Outcome, RelayError};
+use crate::respond::show;
+use crate::uri::{self, Host};
 
 /// What stage 5 adds to the server.
 #[derive(Clone)]
@@ -51,6 +55,96 @@ impl Denied {
             Denied::Rule(refusal) => refusal.to_string(),
             Denied::Loop(why) => why.clone(),
         }
+    }
+}
+
+// ANCHOR: layer
+/// Stage 5's handler: the gate in front of everything else. It refuses
+/// clients outside the ACL when they connect, and requests that the rules
+/// or loop protection forbid; the rest goes to the handler it wraps.
+pub struct AccessControl<H> {
+    config: AccessConfig,
+    inner: H,
+}
+
+impl<H: Handler> AccessControl<H> {
+    pub fn new(config: AccessConfig, inner: H) -> AccessControl<H> {
+        AccessControl { config, inner }
+    }
+}
+
+impl<H: Handler> Handler for AccessControl<H> {
+    fn admit(&self, peer: Option<SocketAddr>) -> Result<(), HttpError> {
+        if !client_allowed(&self.config, peer) {
+            return Err(HttpError::new(403, "your address may not use this proxy"));
+        }
+        self.inner.admit(peer)
+    }
+
+    fn handle(&self, conn: &mut Conn, request: &Request<'_>) -> Handled {
+        match check_target(&self.config, request) {
+            Ok(()) => self.inner.handle(conn, request),
+            Err(denied) => refuse(conn, request, &denied),
+        }
+    }
+}
+// ANCHOR_END: layer
+
+// ANCHOR: check_target
+/// Applies the rules to a request's target. Targets that do not parse pass
+/// here: the handler that parses them answers with the right 400.
+fn check_target(config: &AccessConfig, request: &Request<'_>) -> Result<(), Denied> {
+    let head = request.head;
+    if head.method == "CONNECT" {
+        match uri::parse_authority_form(&head.target) {
+            Ok(a) => check_request(config, head, &a.host, a.port, None, request.local),
+            Err(_) => Ok(()),
+        }
+    } else {
+        match uri::proxy_target(head) {
+            Ok(t) => {
+                let (host, port) = (&t.authority.host, t.authority.port);
+                check_request(
+                    config,
+                    head,
+                    host,
+                    port,
+                    Some(&t.path_and_query),
+                    request.local,
+                )
+            }
+            Err(_) => Ok(()),
+        }
+    }
+}
+// ANCHOR_END: check_target
+
+/// Sends the 403 for a refused request; the access line says BLOCKED.
+fn refuse(conn: &mut Conn, request: &Request<'_>, denied: &Denied) -> Handled {
+    let head = request.head;
+    let result = match write_refusal(conn, head, denied) {
+        Ok(bytes) => Ok(Outcome {
+            status: 403,
+            bytes,
+            persist: Persist::Close,
+        }),
+        Err(e) => Err(RelayError::Aborted {
+            status: 403,
+            bytes: 0,
+            why: format!("client went away: {e}"),
+        }),
+    };
+    // The access line says BLOCKED; which rule decided is detail.
+    log::debug!(
+        "{} {} {}: {}",
+        show(request.peer),
+        head.method,
+        head.target,
+        denied.describe()
+    );
+    Handled::Done {
+        result,
+        note: Some("BLOCKED"),
     }
 }
 

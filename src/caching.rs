@@ -30,10 +30,11 @@ use crate::cache::{Cache, Capture, StoredResponse, key, policy};
 use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::forward::{self, Persist};
+use crate::handler::{Handled, Handler, Request};
 use crate::headers::Headers;
 use crate::message::RequestHead;
 use crate::relay::{self, Exchange, Outcome, RelayError, Timeouts};
-use crate::uri::AbsoluteUri;
+use crate::uri::{self, AbsoluteUri};
 
 /// What the cache did with one request, for the access log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,17 +48,22 @@ pub enum CacheResult {
 
 impl fmt::Display for CacheResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.write_str(self.as_str())
+    }
+}
+
+impl CacheResult {
+    /// The word for the access log.
+    pub fn as_str(&self) -> &'static str {
+        match self {
             CacheResult::Hit => "HIT",
             CacheResult::Miss => "MISS",
             CacheResult::Revalidated => "REVALIDATED",
             CacheResult::Stale => "STALE",
             CacheResult::Bypass => "BYPASS",
-        })
+        }
     }
-}
 
-impl CacheResult {
     /// The `Cache-Status` value for an error response that followed this
     /// outcome: the cache went to the origin (or could not), and why.
     pub fn fwd(&self) -> String {
@@ -94,6 +100,51 @@ pub fn key_of(uri: &AbsoluteUri) -> String {
         &uri.path_and_query,
     )
 }
+
+// ANCHOR: layer
+/// Stage 3's handler: requests go through the cache, and CONNECT, which
+/// the cache has nothing to say about, goes to the handler it wraps.
+pub struct Caching<H> {
+    cache: Arc<Cache>,
+    inner: H,
+}
+
+impl<H: Handler> Caching<H> {
+    pub fn new(cache: Cache, inner: H) -> Caching<H> {
+        Caching {
+            cache: Arc::new(cache),
+            inner,
+        }
+    }
+}
+
+impl<H: Handler> Handler for Caching<H> {
+    fn admit(&self, peer: Option<std::net::SocketAddr>) -> Result<(), HttpError> {
+        self.inner.admit(peer)
+    }
+
+    fn handle(&self, conn: &mut Conn, request: &Request<'_>) -> Handled {
+        if request.head.method == "CONNECT" {
+            return self.inner.handle(conn, request);
+        }
+        let target = match uri::proxy_target(request.head) {
+            Ok(target) => target,
+            Err(e) => return Handled::error(e),
+        };
+        let (result, note) = handle(&self.cache, conn, request.head, &target, request.timeouts);
+        // Errors say what the cache did too (RFC 9211): it went to the
+        // origin, and the origin failed us.
+        let result = result.map_err(|e| match e {
+            RelayError::Http(e) => RelayError::Http(e.with_field("Cache-Status", note.fwd())),
+            aborted => aborted,
+        });
+        Handled::Done {
+            result,
+            note: Some(note.as_str()),
+        }
+    }
+}
+// ANCHOR_END: layer
 
 // ANCHOR: handle
 /// Answers one request through the cache.

@@ -19,13 +19,16 @@
 //! its CONNECT head, and the worker goes back to the pool.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::body::{self, Framing};
 use crate::conn::Conn;
 use crate::error::HttpError;
+use crate::handler::{Handled, Handler, Request};
 use crate::message::RequestHead;
 use crate::relay::{self, ConnectError, Timeouts};
+use crate::respond::{respond_with_error, show};
 use crate::tunnel::{self, PortPolicy, Tunnels};
 use crate::uri::{self, Authority};
 
@@ -35,6 +38,43 @@ pub struct TunnelConfig {
     pub tunnels: Tunnels,
     pub ports: PortPolicy,
 }
+
+// ANCHOR: layer
+/// Stage 4's handler: a CONNECT request takes its connection out of the
+/// server and turns it into a tunnel; everything else goes to the handler
+/// it wraps.
+pub struct Connect<H> {
+    config: TunnelConfig,
+    inner: H,
+}
+
+impl<H: Handler> Connect<H> {
+    pub fn new(config: TunnelConfig, inner: H) -> Connect<H> {
+        Connect { config, inner }
+    }
+}
+
+impl<H: Handler> Handler for Connect<H> {
+    fn admit(&self, peer: Option<SocketAddr>) -> Result<(), HttpError> {
+        self.inner.admit(peer)
+    }
+
+    fn handle(&self, conn: &mut Conn, request: &Request<'_>) -> Handled {
+        if request.head.method != "CONNECT" {
+            return self.inner.handle(conn, request);
+        }
+        // The tunnel needs the socket itself, so the work happens once the
+        // server has handed the connection (and its slot) over.
+        let config = self.config.clone();
+        let head = request.head.clone();
+        let timeouts = *request.timeouts;
+        let started = request.started;
+        Handled::TakeOver(Box::new(move |conn, slot| {
+            handle(&config, &head, conn, &timeouts, slot, started);
+        }))
+    }
+}
+// ANCHOR_END: layer
 
 // ANCHOR: check_target
 /// Checks a CONNECT request before anything is opened.
@@ -96,7 +136,7 @@ pub fn open_tunnel(
     let target = authority.to_string();
     let (client, pending) = conn.into_parts();
     let on_close = move |stats: &tunnel::TunnelStats| {
-        log::info!(target: "access", "{} {}", crate::server::show(peer), tunnel::access_line(&target, stats));
+        log::info!(target: "access", "{} {}", show(peer), tunnel::access_line(&target, stats));
     };
     if let Err(e) = slot.spawn(client, pending, upstream, guard, on_close) {
         log::error!("CONNECT {authority}: cannot start a tunnel thread: {e}");
@@ -122,7 +162,7 @@ pub fn handle(
         Err(error) => Err((conn, error)),
     };
     if let Err((mut conn, error)) = result {
-        crate::server::respond_with_error(&mut conn, peer, Some(request), &error, started);
+        respond_with_error(&mut conn, peer, Some(request), &error, started);
         conn.close();
     }
 }

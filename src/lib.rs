@@ -6,7 +6,13 @@
 //!
 //! ## Module map
 //!
-//! Messages on the wire (all stages):
+//! Each module belongs to the stage that introduces it, and imports only
+//! modules of its own stage or earlier ones (`.ci/layering` checks this).
+//! The servers know a request handler only through a trait, and each later
+//! stage wraps the handler before it, so no stage's code mentions a later
+//! one.
+//!
+//! ### Stage 1: a GET relay
 //! - [`headers`]: an ordered, case-insensitive list of header fields.
 //! - [`message`]: request and response heads, parsed with `httparse`, with limits.
 //! - [`uri`]: request targets: absolute-form, authority-form, hosts and ports.
@@ -14,29 +20,30 @@
 //! - [`body`]: message framing (Content-Length, chunked, close) and streaming copies.
 //! - [`forward`]: what a proxy changes in a message: hop-by-hop fields, Host, Via.
 //! - [`error`]: the error responses the proxy writes itself.
-//!
-//! Relaying and serving:
 //! - [`relay`]: one request to the origin and its response back; timeouts.
+//! - [`logging`]: logger setup and the access-log line.
+//! - [`respond`]: the end of an exchange: the error response and the access line.
+//! - [`listen`]: binding, announcing the address, and stopping a server.
 //! - [`simple`]: stage 1's server, one client at a time.
-//! - [`pool`]: a fixed-size thread pool with a bounded queue (stage 2).
-//! - [`server`]: the concurrent server with persistent connections (stage 2 on).
+//! - [`cli`]: the command line that every stage shares.
 //!
-//! Stage 3:
+//! ### Stage 2: many clients, persistent connections
+//! - [`pool`]: a fixed-size thread pool with a bounded queue.
+//! - [`handler`]: the trait between the server and what answers requests; the plain relay.
+//! - [`server`]: the concurrent server with persistent connections.
+//!
+//! ### Stage 3: a shared cache
 //! - [`cache`]: what RFC 9111 lets a shared cache store, for how long, and the store itself.
-//! - [`caching`]: the request flow through the cache: hit, miss, revalidation, stale.
+//! - [`caching`]: the handler that puts the cache in front of the relay.
 //!
-//! Stage 4:
-//! - [`connect`]: the HTTP side of CONNECT: checks, the upstream connection, the 200.
+//! ### Stage 4: HTTPS through CONNECT
 //! - [`tunnel`]: CONNECT tunnels: the byte relay, the port policy and the tunnel limit.
+//! - [`connect`]: the handler that answers CONNECT: checks, the upstream connection, the 200.
 //!
-//! Stage 5:
+//! ### Stage 5: filtering
 //! - [`filter`]: domain rules (block and allow lists), reloaded while the proxy runs.
 //! - [`acl`]: which client addresses may use the proxy.
-//! - [`access`]: the HTTP side: client ACL on accept, domain rules, loop protection, the 403.
-//!
-//! Around the edges:
-//! - [`cli`]: the command line every stage shares.
-//! - [`logging`]: logger setup and the access-log line.
+//! - [`access`]: the handler that guards the rest: client ACL, domain rules, loop protection.
 //!
 //! Coursework: with `--features starter-stageN`, the modules that stage N's
 //! exercises are about come from `exercises/stageN/` instead (see the
@@ -55,13 +62,16 @@ pub mod connect;
 pub mod error;
 pub mod filter;
 pub mod forward;
+pub mod handler;
 pub mod headers;
+pub mod listen;
 pub mod logging;
 #[cfg_attr(feature = "starter-stage2", path = "../exercises/stage2/message.rs")]
 pub mod message;
 #[cfg_attr(feature = "starter-stage2", path = "../exercises/stage2/pool.rs")]
 pub mod pool;
 pub mod relay;
+pub mod respond;
 #[cfg_attr(feature = "starter-stage2", path = "../exercises/stage2/server.rs")]
 pub mod server;
 pub mod simple;

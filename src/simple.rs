@@ -19,14 +19,21 @@ use std::time::Instant;
 
 use crate::conn::{Conn, HeadError};
 use crate::error::HttpError;
+use crate::listen::Shutdown;
 use crate::relay::{self, RelayError, Timeouts};
-use crate::server::{finish, respond_with_error};
+use crate::respond::{finish, respond_with_error};
 use crate::uri;
 
 // ANCHOR: serve
-/// Serves clients one after another, forever.
-pub fn serve(listener: TcpListener, timeouts: Timeouts) {
+/// Serves clients one after another, until `shutdown` is triggered.
+pub fn serve(listener: TcpListener, timeouts: Timeouts, shutdown: Shutdown) {
+    if !shutdown.register(&listener) {
+        return;
+    }
     for stream in listener.incoming() {
+        if shutdown.is_triggered() {
+            return;
+        }
         let stream = match stream {
             Ok(stream) => stream,
             Err(e) => {

@@ -4,9 +4,12 @@
 //! `curl -x http://127.0.0.1:8080 -D - http://...`: the second answer says
 //! `Cache-Status: webproxy; hit`.
 
+use webproxy::caching::Caching;
 use webproxy::cli::{self, Feature};
+use webproxy::handler::Relay;
+use webproxy::listen::{self, Shutdown};
 use webproxy::logging;
-use webproxy::server::{self, Server};
+use webproxy::server::Server;
 
 const NAME: &str = "stage3";
 const ABOUT: &str = "a concurrent HTTP/1.1 forward proxy with a shared cache";
@@ -17,10 +20,11 @@ fn main() {
     let cache = options
         .open_cache()
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
-    let server = Server::new(options.server_config()).with_cache(cache);
-    let listener = server::bind_and_announce(options.listen_addr())
+    let handler = Caching::new(cache, Relay);
+    let server = Server::new(options.server_config(), handler);
+    let listener = listen::bind_and_announce(options.listen_addr())
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen: {e}")));
-    if let Err(e) = server.run(listener) {
+    if let Err(e) = server.run(listener, Shutdown::new()) {
         cli::fail(NAME, e);
     }
 }

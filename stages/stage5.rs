@@ -7,9 +7,14 @@
 
 use std::time::Duration;
 
+use webproxy::access::AccessControl;
+use webproxy::caching::Caching;
 use webproxy::cli::{self, Feature};
+use webproxy::connect::Connect;
+use webproxy::handler::Relay;
+use webproxy::listen::{self, Shutdown};
 use webproxy::logging;
-use webproxy::server::{self, Server};
+use webproxy::server::Server;
 
 const NAME: &str = "stage5";
 const ABOUT: &str = "a caching, filtering HTTP/1.1 forward proxy that tunnels HTTPS";
@@ -37,13 +42,11 @@ fn main() {
         .rules
         .watch(Duration::from_millis(500))
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot watch the rules files: {e}")));
-    let server = Server::new(options.server_config())
-        .with_cache(cache)
-        .with_tunnels(tunnels)
-        .with_access(access);
-    let listener = server::bind_and_announce(options.listen_addr())
+    let handler = AccessControl::new(access, Connect::new(tunnels, Caching::new(cache, Relay)));
+    let server = Server::new(options.server_config(), handler);
+    let listener = listen::bind_and_announce(options.listen_addr())
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen: {e}")));
-    if let Err(e) = server.run(listener) {
+    if let Err(e) = server.run(listener, Shutdown::new()) {
         cli::fail(NAME, e);
     }
 }

@@ -18,7 +18,7 @@ use common::tunnel::{connect_request, farewell, fnv1a};
 use common::*;
 use webproxy::cache::{Cache, CacheConfig, SystemClock};
 use webproxy::connect::TunnelConfig;
-use webproxy::server::{Config, Server};
+use webproxy::server::Config;
 use webproxy::tunnel::{PortPolicy, Tunnels};
 
 /// Long enough that no test tunnel is cut by it unless the test wants that.
@@ -378,12 +378,7 @@ fn full_tunnel_limit_is_503_and_plain_http_is_still_served() {
 fn stages_without_tunnels_answer_connect_with_501() {
     let echo = EchoServer::start();
     let stage2 = start_stage2(test_config());
-    let stage3 = start_with(|listener| {
-        let server = Server::new(test_config()).with_cache(small_cache());
-        if let Err(e) = server.run(listener) {
-            panic!("stage 3 server failed: {e}");
-        }
-    });
+    let stage3 = start_stage3(test_config(), small_cache());
     for proxy in [stage2, stage3] {
         let body = refused_connect(proxy, &echo.authority(), 501);
         assert!(body.contains("stage 4"), "{body}");

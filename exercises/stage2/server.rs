@@ -20,30 +20,26 @@
 //!    that never answers, costs one timeout and then its connection, never a
 //!    thread forever.
 //!
-//! The server takes an already-bound `TcpListener`, so tests can bind port 0,
-//! start a server in-process and learn its address before connecting.
+//! What a request gets is not the server's business: it hands each one to a
+//! [`Handler`] ([`crate::handler`]), and later stages change the handler,
+//! never this file. The server takes an already-bound `TcpListener` and a
+//! [`Shutdown`], so tests can bind port 0, start a server in-process, learn
+//! its address before connecting, and stop it when they are done.
 
-// Until you write it, its arguments, a constant and an import go unused.
-#![allow(unused_variables, unused_imports, dead_code)]
-
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::access::{self, AccessConfig};
-use crate::cache::Cache;
-use crate::caching::{self, CacheResult};
 use crate::conn::{Conn, HeadError, is_timeout};
-use crate::connect::{self, TunnelConfig};
 use crate::error::{HttpError, write_error};
 use crate::forward::Persist;
-use crate::logging::Access;
-use crate::message::RequestHead;
+use crate::handler::{Handled, Handler, Request};
+use crate::listen::Shutdown;
 use crate::pool::{PoolHandle, ThreadPool};
-use crate::relay::{self, Outcome, RelayError, Timeouts};
-use crate::uri;
+use crate::relay::Timeouts;
+use crate::respond::{finish, respond_with_error, show};
 
 /// How the server is sized and timed.
 #[derive(Clone, Debug)]
@@ -69,12 +65,10 @@ impl Default for Config {
 /// someone else is waiting for it.
 const IDLE_SLICE: Duration = Duration::from_millis(100);
 
-/// The stage 2 server. Later stages add their pieces with `with_*` methods.
+/// The stage 2 server: connections in, requests handed to a [`Handler`].
 pub struct Server {
     config: Config,
-    cache: Option<Arc<Cache>>,
-    tunnels: Option<TunnelConfig>,
-    access: Option<AccessConfig>,
+    handler: Box<dyn Handler>,
 }
 
 struct Shared {
@@ -82,9 +76,8 @@ struct Shared {
     pool: PoolHandle,
     active: AtomicUsize,
     local_addr: SocketAddr,
-    cache: Option<Arc<Cache>>,
-    tunnels: Option<TunnelConfig>,
-    access: Option<AccessConfig>,
+    handler: Box<dyn Handler>,
+    shutdown: Shutdown,
 }
 
 // ANCHOR: slot
@@ -112,36 +105,18 @@ struct Client {
 }
 
 impl Server {
-    pub fn new(config: Config) -> Server {
+    /// A server that answers every request with `handler`.
+    pub fn new(config: Config, handler: impl Handler) -> Server {
         Server {
             config,
-            cache: None,
-            tunnels: None,
-            access: None,
+            handler: Box::new(handler),
         }
     }
 
-    /// Stage 3: answer from a cache that every worker shares.
-    pub fn with_cache(mut self, cache: Cache) -> Server {
-        self.cache = Some(Arc::new(cache));
-        self
-    }
-
-    /// Stage 5: client ACL, domain rules and loop protection.
-    pub fn with_access(mut self, access: AccessConfig) -> Server {
-        self.access = Some(access);
-        self
-    }
-
-    /// Stage 4: answer CONNECT by opening tunnels.
-    pub fn with_tunnels(mut self, tunnels: TunnelConfig) -> Server {
-        self.tunnels = Some(tunnels);
-        self
-    }
-
     // ANCHOR: run
-    /// Serves connections from `listener` until the process ends.
-    pub fn run(self, listener: TcpListener) -> io::Result<()> {
+    /// Serves connections from `listener` until `shutdown` is triggered,
+    /// then waits for the requests in progress to finish.
+    pub fn run(self, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
         let config = self.config;
         // Every queued job is an admitted connection, and there are at most
         // max_connections of those, so the queue never refuses one.
@@ -151,16 +126,21 @@ impl Server {
             active: AtomicUsize::new(0),
             local_addr: listener.local_addr()?,
             config,
-            cache: self.cache,
-            tunnels: self.tunnels,
-            access: self.access,
+            handler: self.handler,
+            shutdown: shutdown.clone(),
         });
         log::info!(
             "serving with {} worker threads, at most {} connections",
             pool.threads(),
             shared.config.max_connections
         );
+        if !shutdown.register(&listener) {
+            return Ok(());
+        }
         for stream in listener.incoming() {
+            if shutdown.is_triggered() {
+                break;
+            }
             match stream {
                 Ok(stream) => admit(&shared, stream),
                 Err(e) => {
@@ -171,6 +151,10 @@ impl Server {
                 }
             }
         }
+        // Dropping the pool lets the queued connections finish: idle ones
+        // close at their next look at the shutdown flag.
+        drop(listener);
+        drop(pool);
         Ok(())
     }
     // ANCHOR_END: run
@@ -191,14 +175,11 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         shared: Arc::clone(shared),
     };
     let mut conn = Conn::new(stream);
-    if let Some(access) = &shared.access
-        && !access::client_allowed(access, peer)
-    {
+    if let Err(error) = shared.handler.admit(peer) {
         // Nothing is read from a client we do not serve.
         let _ = conn.set_write_timeout(Duration::from_secs(1));
-        let error = HttpError::new(403, "your address may not use this proxy");
         let _ = write_error(&mut conn, &error);
-        log::warn!("{} refused: not in --allow-clients", show(peer));
+        log::warn!("{} refused: {}", show(peer), error.detail);
         conn.close();
         return;
     }
@@ -234,10 +215,6 @@ fn schedule(shared: &Arc<Shared>, client: Client) {
         // connection and its slot, has been dropped.
         log::warn!("pool is shutting down; connection dropped");
     }
-}
-
-pub(crate) fn show(peer: Option<SocketAddr>) -> String {
-    peer.map_or_else(|| "-".to_string(), |p| p.to_string())
 }
 
 /// What to do with a connection after waiting on it.
@@ -299,23 +276,25 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
                 return client.conn.close();
             }
         };
-        if let Some(access) = &shared.access
-            && let Err(denied) = check_access(&shared, access, &request)
-        {
-            refuse(&mut client.conn, client.peer, &request, &denied, started);
-            return client.conn.close();
-        }
-        // ANCHOR: connect_branch
-        if request.method == "CONNECT"
-            && let Some(tunnels) = &shared.tunnels
-        {
-            // The connection becomes a tunnel and leaves the pool; its slot
-            // goes with it and is freed when the tunnel closes.
-            let Client { conn, _slot, .. } = client;
-            return connect::handle(tunnels, &request, conn, timeouts, _slot, started);
-        }
-        // ANCHOR_END: connect_branch
-        let (result, note) = dispatch(&shared, &mut client.conn, &request);
+        let handled = shared.handler.handle(
+            &mut client.conn,
+            &Request {
+                head: &request,
+                peer: client.peer,
+                local: shared.local_addr,
+                timeouts,
+                started,
+            },
+        );
+        let (result, note) = match handled {
+            Handled::Done { result, note } => (result, note),
+            Handled::TakeOver(take_over) => {
+                // The connection leaves the pool; its slot goes with it and
+                // is freed when the new owner drops it.
+                let Client { conn, _slot, .. } = client;
+                return take_over(conn, Box::new(_slot));
+            }
+        };
         match finish(
             &mut client.conn,
             client.peer,
@@ -330,171 +309,3 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
     }
 }
 // ANCHOR_END: serve
-
-// ANCHOR: check_access
-/// Applies stage 5's rules to a request. Targets that do not parse pass
-/// here: the handler that parses them answers with the right 400.
-fn check_access(
-    shared: &Shared,
-    access: &AccessConfig,
-    request: &RequestHead,
-) -> Result<(), access::Denied> {
-    let local = shared.local_addr;
-    if request.method == "CONNECT" {
-        match uri::parse_authority_form(&request.target) {
-            Ok(a) => access::check_request(access, request, &a.host, a.port, None, local),
-            Err(_) => Ok(()),
-        }
-    } else {
-        match uri::proxy_target(request) {
-            Ok(t) => {
-                let (host, port) = (&t.authority.host, t.authority.port);
-                access::check_request(access, request, host, port, Some(&t.path_and_query), local)
-            }
-            Err(_) => Ok(()),
-        }
-    }
-}
-// ANCHOR_END: check_access
-
-/// Sends the 403 for a refused request and logs it as BLOCKED.
-fn refuse(
-    conn: &mut Conn,
-    peer: Option<SocketAddr>,
-    request: &RequestHead,
-    denied: &access::Denied,
-    started: Instant,
-) {
-    let bytes = access::write_refusal(conn, request, denied).unwrap_or(0);
-    log::warn!(
-        "{} {} {}: {}",
-        show(peer),
-        request.method,
-        request.target,
-        denied.describe()
-    );
-    log_access(peer, request, 403, bytes, started, Some("BLOCKED"));
-}
-
-// ANCHOR: dispatch
-/// Decides who answers a request: the cache when there is one, else the
-/// origin. Returns what the cache did, for the access log.
-fn dispatch(
-    shared: &Shared,
-    conn: &mut Conn,
-    request: &RequestHead,
-) -> (Result<Outcome, RelayError>, Option<CacheResult>) {
-    if request.method == "CONNECT" {
-        let why = "this stage does not tunnel; CONNECT (HTTPS) arrives in stage 4";
-        return (Err(HttpError::new(501, why).into()), None);
-    }
-    let target = match uri::proxy_target(request) {
-        Ok(target) => target,
-        Err(e) => return (Err(e.into()), None),
-    };
-    let timeouts = &shared.config.timeouts;
-    match &shared.cache {
-        Some(cache) => {
-            let (result, note) = caching::handle(cache, conn, request, &target, timeouts);
-            // Errors say what the cache did too (RFC 9211): it went to the
-            // origin, and the origin failed us.
-            let result = result.map_err(|e| match e {
-                RelayError::Http(e) => RelayError::Http(e.with_field("Cache-Status", note.fwd())),
-                aborted => aborted,
-            });
-            (result, Some(note))
-        }
-        None => (relay::forward(conn, request, &target, timeouts, true), None),
-    }
-}
-// ANCHOR_END: dispatch
-
-// ANCHOR: finish
-/// Logs the exchange and, for an error that happened before any response
-/// was sent, sends the error response. Returns the connection's fate.
-pub(crate) fn finish(
-    conn: &mut Conn,
-    peer: Option<SocketAddr>,
-    request: &RequestHead,
-    result: Result<Outcome, RelayError>,
-    note: Option<CacheResult>,
-    started: Instant,
-) -> Persist {
-    let note = note.map(|n| n.to_string());
-    match result {
-        Ok(outcome) => {
-            let (status, bytes) = (outcome.status, outcome.bytes);
-            log_access(peer, request, status, bytes, started, note.as_deref());
-            outcome.persist
-        }
-        Err(RelayError::Http(error)) => {
-            respond_with_error(conn, peer, Some(request), &error, started);
-            Persist::Close
-        }
-        Err(RelayError::Aborted { status, bytes, why }) => {
-            log::warn!(
-                "{} {} {}: response aborted: {why}",
-                show(peer),
-                request.method,
-                request.target
-            );
-            log_access(peer, request, status, bytes, started, Some("ABORTED"));
-            Persist::Close
-        }
-    }
-}
-// ANCHOR_END: finish
-
-/// Writes an error response and logs it: one access line, one error line.
-pub(crate) fn respond_with_error(
-    conn: &mut Conn,
-    peer: Option<SocketAddr>,
-    request: Option<&RequestHead>,
-    error: &HttpError,
-    started: Instant,
-) {
-    let bytes = write_error(conn, error).unwrap_or(0);
-    let (method, target) = request.map_or(("-", "-"), |r| (r.method.as_str(), r.target.as_str()));
-    log::warn!("{} {method} {target}: {error}", show(peer));
-    Access {
-        client: peer,
-        method,
-        uri: target,
-        status: error.status,
-        bytes,
-        started,
-        note: None,
-    }
-    .log();
-}
-
-fn log_access(
-    peer: Option<SocketAddr>,
-    request: &RequestHead,
-    status: u16,
-    bytes: u64,
-    started: Instant,
-    note: Option<&str>,
-) {
-    Access {
-        client: peer,
-        method: &request.method,
-        uri: &request.target,
-        status,
-        bytes,
-        started,
-        note,
-    }
-    .log();
-}
-
-/// Binds `addr` and prints the address we got, for people and for scripts
-/// (`--port 0` asks the system for any free port).
-pub fn bind_and_announce(addr: SocketAddr) -> io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr)?;
-    let local = listener.local_addr()?;
-    let mut out = io::stdout().lock();
-    writeln!(out, "listening on http://{local}")?;
-    out.flush()?;
-    Ok(listener)
-}

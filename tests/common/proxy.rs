@@ -2,18 +2,24 @@
 //!
 //! The listener is bound before the server thread starts, so the address is
 //! ready the moment these functions return: no test waits for a server to
-//! come up. The servers run until the test process ends.
+//! come up. Each server gets a [`Shutdown`] that is triggered when the test
+//! that started it ends (its thread exits), so servers do not pile up over a
+//! test run.
 //!
 //! Timeouts are short so that the timeout paths (504, idle close) take about
 //! a second rather than the production half-minute.
 
+use std::cell::RefCell;
 use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::Duration;
 
-use webproxy::access::AccessConfig;
+use webproxy::access::{AccessConfig, AccessControl};
 use webproxy::cache::Cache;
-use webproxy::connect::TunnelConfig;
+use webproxy::caching::Caching;
+use webproxy::connect::{Connect, TunnelConfig};
+use webproxy::handler::{Handler, Relay};
+use webproxy::listen::Shutdown;
 use webproxy::relay::Timeouts;
 use webproxy::server::{Config, Server};
 use webproxy::simple;
@@ -38,73 +44,80 @@ pub fn test_config() -> Config {
     }
 }
 
-/// Binds 127.0.0.1:0, runs `serve` with the listener on a background
-/// thread, and returns the address. Later stages start their servers
-/// through this.
-pub fn start_with(serve: impl FnOnce(TcpListener) + Send + 'static) -> SocketAddr {
+/// The shutdowns of the servers this thread (one test) started; dropped,
+/// and so triggered, when the thread ends.
+struct StopAtExit(Vec<Shutdown>);
+
+impl Drop for StopAtExit {
+    fn drop(&mut self) {
+        for shutdown in &self.0 {
+            shutdown.trigger();
+        }
+    }
+}
+
+thread_local! {
+    static RUNNING: RefCell<StopAtExit> = const { RefCell::new(StopAtExit(Vec::new())) };
+}
+
+/// Binds 127.0.0.1:0, runs `serve` with the listener and a shutdown handle
+/// on a background thread, and returns the address. The server is asked to
+/// stop when the calling test ends.
+pub fn start_with(serve: impl FnOnce(TcpListener, Shutdown) + Send + 'static) -> SocketAddr {
     // Logs are noise in test output; RUST_LOG=debug turns them on.
     if std::env::var_os("RUST_LOG").is_some() {
         webproxy::logging::init();
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
     let addr = listener.local_addr().expect("proxy address");
+    let shutdown = Shutdown::new();
+    RUNNING.with(|running| running.borrow_mut().0.push(shutdown.clone()));
     thread::Builder::new()
         .name(format!("proxy-{}", addr.port()))
-        .spawn(move || serve(listener))
+        .spawn(move || serve(listener, shutdown))
         .expect("spawn the proxy");
     addr
 }
 
+/// Starts the stage 2 server with `handler`: how every later stage starts.
+pub fn start_server(config: Config, handler: impl Handler) -> SocketAddr {
+    start_with(move |listener, shutdown| {
+        if let Err(e) = Server::new(config, handler).run(listener, shutdown) {
+            panic!("server failed: {e}");
+        }
+    })
+}
+
 /// Starts stage 1's one-at-a-time GET relay.
 pub fn start_stage1(timeouts: Timeouts) -> SocketAddr {
-    start_with(move |listener| simple::serve(listener, timeouts))
+    start_with(move |listener, shutdown| simple::serve(listener, timeouts, shutdown))
 }
 
-/// Starts stage 2's concurrent server.
+/// Starts stage 2's concurrent server: the plain relay.
 pub fn start_stage2(config: Config) -> SocketAddr {
-    start_with(move |listener| {
-        if let Err(e) = Server::new(config).run(listener) {
-            panic!("stage 2 server failed: {e}");
-        }
-    })
+    start_server(config, Relay)
 }
 
-/// Starts stage 3's server: stage 2 answering through `cache`. Build the
-/// cache on a `ManualClock` (see `cache_kit`) to move time by hand.
+/// Starts stage 3's server: the relay behind `cache`. Build the cache on a
+/// `ManualClock` (see `cache_kit`) to move time by hand.
 pub fn start_stage3(config: Config, cache: Cache) -> SocketAddr {
-    start_with(move |listener| {
-        if let Err(e) = Server::new(config).with_cache(cache).run(listener) {
-            panic!("stage 3 server failed: {e}");
-        }
-    })
+    start_server(config, Caching::new(cache, Relay))
 }
 
-/// Starts stage 4's server: the stage 2 server with a cache and tunnels.
+/// Starts stage 4's server: stage 3 with CONNECT tunnels in front.
 pub fn start_stage4(config: Config, cache: Cache, tunnels: TunnelConfig) -> SocketAddr {
-    start_with(move |listener| {
-        let server = Server::new(config).with_cache(cache).with_tunnels(tunnels);
-        if let Err(e) = server.run(listener) {
-            panic!("stage 4 server failed: {e}");
-        }
-    })
+    start_server(config, Connect::new(tunnels, Caching::new(cache, Relay)))
 }
 
-/// Starts stage 5's server: stage 4 (cache and tunnels) plus the client
-/// ACL, the domain rules and loop protection. The rules are watched only if
-/// the caller keeps a watcher running (`access.rules.watch(...)`).
+/// Starts stage 5's server: stage 4 behind the client ACL, the domain rules
+/// and loop protection. The rules are watched only if the caller keeps a
+/// watcher running (`access.rules.watch(...)`).
 pub fn start_stage5(
     config: Config,
     cache: Cache,
     tunnels: TunnelConfig,
     access: AccessConfig,
 ) -> SocketAddr {
-    start_with(move |listener| {
-        let server = Server::new(config)
-            .with_cache(cache)
-            .with_tunnels(tunnels)
-            .with_access(access);
-        if let Err(e) = server.run(listener) {
-            panic!("stage 5 server failed: {e}");
-        }
-    })
+    let handler = AccessControl::new(access, Connect::new(tunnels, Caching::new(cache, Relay)));
+    start_server(config, handler)
 }

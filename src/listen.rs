@@ -1,0 +1,121 @@
+//! Listening: binding the address, telling people where we are, and
+//! stopping on request.
+//!
+//! Every server in this crate takes an already-bound `TcpListener` and a
+//! [`Shutdown`], in the style of mini-redis's `server::run(listener,
+//! shutdown)`. Binding outside the server lets tests bind port 0 and learn
+//! the address before the first connection; the shutdown handle lets
+//! whoever started a server stop it (a test when it ends, a binary on
+//! SIGTERM) instead of leaking its threads.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Binds `addr` and prints the address we got, for people and for scripts
+/// (`--port 0` asks the system for any free port).
+pub fn bind_and_announce(addr: SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "listening on http://{local}")?;
+    out.flush()?;
+    Ok(listener)
+}
+
+// ANCHOR: shutdown
+/// A cloneable "please stop" for a server. The server checks it between
+/// connections; [`Shutdown::trigger`] also wakes an `accept` that is
+/// blocked waiting for a client, by connecting to the listener once.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    stopping: AtomicBool,
+    /// Where to connect to wake the accept loop, once a server runs.
+    wake: Mutex<Option<SocketAddr>>,
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        Shutdown::default()
+    }
+
+    /// Asks the server to stop accepting and to wind down.
+    pub fn trigger(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        let wake = *self.inner.wake.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(addr) = wake {
+            // The accept loop sees this connection, checks the flag and ends.
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        }
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.inner.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Called by a server before it starts accepting on `listener`. Returns
+    /// false when a stop was asked for already.
+    ///
+    /// The address is recorded before the flag is read, and `trigger` sets
+    /// the flag before it reads the address, so one of the two always sees
+    /// the other: a server never blocks in `accept` after a trigger.
+    pub fn register(&self, listener: &TcpListener) -> bool {
+        if let Ok(local) = listener.local_addr() {
+            *self.inner.wake.lock().unwrap_or_else(|e| e.into_inner()) = Some(reachable(local));
+        }
+        !self.is_triggered()
+    }
+}
+
+/// The address to connect to for a listener on `local`: a wildcard
+/// address is not something one can connect to, its loopback is.
+fn reachable(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
+}
+// ANCHOR_END: shutdown
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_wakes_a_blocked_accept() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let shutdown = Shutdown::new();
+        assert!(shutdown.register(&listener));
+        let stopper = shutdown.clone();
+        let t = std::thread::spawn(move || stopper.trigger());
+        // Blocks until the trigger's wake-up connection arrives.
+        let (_stream, _) = listener.accept().unwrap();
+        assert!(shutdown.is_triggered());
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_trigger_before_registering_is_seen() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let shutdown = Shutdown::new();
+        shutdown.trigger();
+        assert!(!shutdown.register(&listener));
+    }
+
+    #[test]
+    fn wildcard_listeners_are_woken_on_loopback() {
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert_eq!(reachable(any), "127.0.0.1:8080".parse().unwrap());
+        let any6: SocketAddr = "[::]:8080".parse().unwrap();
+        assert_eq!(reachable(any6), "[::1]:8080".parse().unwrap());
+    }
+}
