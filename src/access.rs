@@ -18,6 +18,7 @@
 //!    our own listening address would come straight back. Either one,
 //!    forwarded, would multiply until a limit broke.
 
+use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
@@ -48,15 +49,16 @@ pub enum Denied {
     Loop(String),
 }
 
-impl Denied {
-    /// One line for the log.
-    pub fn describe(&self) -> String {
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Denied::Rule(refusal) => refusal.to_string(),
-            Denied::Loop(why) => why.clone(),
+            Denied::Rule(refusal) => refusal.fmt(f),
+            Denied::Loop(why) => f.write_str(why),
         }
     }
 }
+
+impl std::error::Error for Denied {}
 
 // ANCHOR: layer
 /// Stage 5's handler: the gate in front of everything else. It refuses
@@ -140,7 +142,7 @@ fn refuse(conn: &mut Conn, request: &Request<'_>, denied: &Denied) -> Handled {
         show(request.peer),
         head.method,
         head.target,
-        denied.describe()
+        denied
     );
     Handled::Done {
         result,

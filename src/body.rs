@@ -13,6 +13,7 @@
 //! property of one connection, not of the message (RFC 9112 §6.1). Bodies are
 //! streamed through a fixed buffer: a 1 GiB download costs 64 KiB of memory.
 
+use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 
 use crate::error::HttpError;
@@ -383,6 +384,23 @@ pub enum CopyError {
     Read(io::Error),
     /// Writing failed: the receiver went away.
     Write(io::Error),
+}
+
+impl fmt::Display for CopyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CopyError::Read(e) => write!(f, "reading the body failed: {e}"),
+            CopyError::Write(e) => write!(f, "writing the body failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CopyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CopyError::Read(e) | CopyError::Write(e) => Some(e),
+        }
+    }
 }
 
 // ANCHOR: copy_body

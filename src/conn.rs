@@ -14,6 +14,7 @@
 //! Writes go straight to the socket: callers assemble a whole head before
 //! writing it, so small writes do not turn into many packets.
 
+use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -38,6 +39,19 @@ pub enum HeadError {
     /// The connection failed under us; there is nobody left to tell.
     Io(io::Error),
 }
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadError::Closed => f.write_str("the peer closed the connection"),
+            HeadError::Idle => f.write_str("nothing arrived before the timeout"),
+            HeadError::Http(e) => e.fmt(f),
+            HeadError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for HeadError {}
 
 /// A TCP stream with a read buffer.
 pub struct Conn {

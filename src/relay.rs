@@ -14,6 +14,7 @@
 //! status: the only honest thing left is to close the connection, so the
 //! client sees a truncated body rather than a wrong one.
 
+use std::fmt;
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
@@ -66,6 +67,18 @@ pub enum ConnectError {
     /// No address answered in time.
     TimedOut,
 }
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Resolve(e) => write!(f, "cannot resolve: {e}"),
+            ConnectError::Failed(e) => write!(f, "cannot connect: {e}"),
+            ConnectError::TimedOut => f.write_str("connecting timed out"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
 
 impl ConnectError {
     /// The error response for a plain HTTP request: every connect failure is
@@ -129,6 +142,19 @@ pub enum RelayError {
         why: String,
     },
 }
+
+impl fmt::Display for RelayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RelayError::Http(e) => e.fmt(f),
+            RelayError::Aborted { status, bytes, why } => {
+                write!(f, "{status} response aborted after {bytes} bytes: {why}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RelayError {}
 
 impl From<HttpError> for RelayError {
     fn from(e: HttpError) -> Self {

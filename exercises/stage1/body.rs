@@ -21,6 +21,7 @@
 // Until you write them, some arguments and helpers go unused.
 #![allow(unused_variables, unused_mut, dead_code)]
 
+use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 
 use crate::error::HttpError;
@@ -363,6 +364,23 @@ pub enum CopyError {
     Read(io::Error),
     /// Writing failed: the receiver went away.
     Write(io::Error),
+}
+
+impl fmt::Display for CopyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CopyError::Read(e) => write!(f, "reading the body failed: {e}"),
+            CopyError::Write(e) => write!(f, "writing the body failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CopyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CopyError::Read(e) | CopyError::Write(e) => Some(e),
+        }
+    }
 }
 
 // ANCHOR: copy_body
