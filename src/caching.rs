@@ -33,7 +33,7 @@ use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
 use crate::headers::Headers;
 use crate::message::RequestHead;
-use crate::relay::{self, Exchange, Outcome, RelayError, Timeouts};
+use crate::relay::{self, Connector, Exchange, Outcome, RelayError};
 use crate::uri::{self, AbsoluteUri};
 
 /// What the cache did with one request, for the access log.
@@ -131,7 +131,7 @@ impl<H: Handler> Handler for Caching<H> {
             Ok(target) => target,
             Err(e) => return Handled::error(e),
         };
-        let (result, note) = handle(&self.cache, conn, request.head, &target, request.timeouts);
+        let (result, note) = handle(&self.cache, conn, request.head, &target, request.upstream);
         // Errors say what the cache did too (RFC 9211): it went to the
         // origin, and the origin failed us.
         let result = result.map_err(|e| match e {
@@ -153,12 +153,12 @@ pub fn handle(
     client: &mut Conn,
     request: &RequestHead,
     uri: &AbsoluteUri,
-    timeouts: &Timeouts,
+    upstream: &dyn Connector,
 ) -> (Result<Outcome, RelayError>, CacheResult) {
     let key = key_of(uri);
     if request.method != "GET" && request.method != "HEAD" {
         return (
-            pass_through(cache, client, request, uri, &key, timeouts),
+            pass_through(cache, client, request, uri, &key, upstream),
             CacheResult::Bypass,
         );
     }
@@ -183,7 +183,7 @@ pub fn handle(
                     &key,
                     stored,
                     &directives,
-                    timeouts,
+                    upstream,
                 );
             }
             Reuse::MustValidate => {}
@@ -202,7 +202,7 @@ pub fn handle(
         &key,
         &fields,
         &directives,
-        timeouts,
+        upstream,
         "miss",
     );
     (result, CacheResult::Miss)
@@ -220,10 +220,10 @@ fn pass_through(
     request: &RequestHead,
     uri: &AbsoluteUri,
     key: &str,
-    timeouts: &Timeouts,
+    upstream: &dyn Connector,
 ) -> Result<Outcome, RelayError> {
     let fields = forward::request_fields(&request.headers);
-    let mut exchange = relay::send_request(client, request, uri, &fields, timeouts)?;
+    let mut exchange = relay::send_request(client, request, uri, &fields, upstream)?;
     if policy::invalidates(&request.method, exchange.head.status) {
         for stale in policy::invalidation_keys(key, &exchange.head.headers) {
             cache.invalidate(&stale);
@@ -249,7 +249,7 @@ fn validate(
     key: &str,
     stored: Arc<StoredResponse>,
     directives: &RequestDirectives,
-    timeouts: &Timeouts,
+    upstream: &dyn Connector,
 ) -> (Result<Outcome, RelayError>, CacheResult) {
     // RFC 9211 §2.2 tells apart a validation the client asked for
     // (`no-cache`, `max-age=0`: the entry itself was still fresh) from one
@@ -267,7 +267,7 @@ fn validate(
     }
 
     let request_time = cache.clock().now();
-    let mut exchange = match relay::send_request(client, request, uri, &fields, timeouts) {
+    let mut exchange = match relay::send_request(client, request, uri, &fields, upstream) {
         Ok(exchange) => exchange,
         Err(e) if e.status == 502 || e.status == 504 => {
             return stale_or(
@@ -295,7 +295,7 @@ fn validate(
         // The 304 names another representation than ours: fetch it whole.
         let fields = without_conditionals(request);
         let result = fetch(
-            cache, client, request, uri, key, &fields, directives, timeouts, fwd,
+            cache, client, request, uri, key, &fields, directives, upstream, fwd,
         );
         return (result, CacheResult::Miss);
     }
@@ -361,11 +361,11 @@ fn fetch(
     key: &str,
     fields: &Headers,
     directives: &RequestDirectives,
-    timeouts: &Timeouts,
+    upstream: &dyn Connector,
     fwd: &str,
 ) -> Result<Outcome, RelayError> {
     let request_time = cache.clock().now();
-    let mut exchange = relay::send_request(client, request, uri, fields, timeouts)?;
+    let mut exchange = relay::send_request(client, request, uri, fields, upstream)?;
     store_and_relay(
         cache,
         client,
@@ -389,7 +389,7 @@ fn store_and_relay(
     client: &mut Conn,
     request: &RequestHead,
     key: &str,
-    exchange: &mut Exchange,
+    exchange: &mut Exchange<'_>,
     directives: &RequestDirectives,
     request_time: SystemTime,
     fwd: &str,

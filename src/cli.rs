@@ -128,6 +128,7 @@ impl Options {
             threads: self.threads,
             max_connections: self.max_connections,
             timeouts: self.timeouts,
+            upstream: Default::default(),
         }
     }
 }

@@ -75,14 +75,15 @@ pub fn request_fields(original: &Headers) -> Headers {
 // ANCHOR: write_request_head
 /// Writes the request head we send upstream. `fields` comes from
 /// [`request_fields`], possibly with additions (the cache adds conditional
-/// fields). We always ask the origin to close: each request gets its own
-/// upstream connection, which keeps the relay simple to follow.
+/// fields). Unless the connection is to be kept for later requests
+/// (`keep_alive`), we ask the origin to close it after this one.
 pub fn write_request_head(
     out: &mut impl Write,
     method: &str,
     uri: &AbsoluteUri,
     fields: &Headers,
     body: Framing,
+    keep_alive: bool,
 ) -> io::Result<()> {
     let mut head = Vec::with_capacity(512);
     write!(head, "{method} {} HTTP/1.1\r\n", uri.path_and_query)?;
@@ -93,7 +94,11 @@ pub fn write_request_head(
         Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         Framing::Empty | Framing::UntilClose => {}
     }
-    write!(head, "Via: {VIA}\r\nConnection: close\r\n\r\n")?;
+    write!(head, "Via: {VIA}\r\n")?;
+    if !keep_alive {
+        head.extend_from_slice(b"Connection: close\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
     out.write_all(&head)
 }
 // ANCHOR_END: write_request_head
@@ -210,6 +215,7 @@ mod tests {
             &uri,
             &request_fields(&original),
             Framing::Length(3),
+            false,
         )
         .unwrap();
         assert_eq!(

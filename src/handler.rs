@@ -25,7 +25,7 @@ use std::time::Instant;
 use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::message::RequestHead;
-use crate::relay::{self, Outcome, RelayError, Timeouts};
+use crate::relay::{self, Connector, Outcome, RelayError, Timeouts};
 use crate::uri;
 
 // ANCHOR: request
@@ -38,6 +38,8 @@ pub struct Request<'a> {
     /// The address the proxy listens on: a request aimed at it would loop.
     pub local: SocketAddr,
     pub timeouts: &'a Timeouts,
+    /// Where connections to origins come from (and go back to).
+    pub upstream: &'a dyn Connector,
     /// When the request head started to arrive, for the access log.
     pub started: Instant,
 }
@@ -108,7 +110,7 @@ impl Handler for Relay {
                 conn,
                 request.head,
                 &target,
-                request.timeouts,
+                request.upstream,
                 true,
             )),
             Err(e) => Handled::error(e),

@@ -29,6 +29,7 @@
 //!
 //! ### Stage 2: many clients, persistent connections
 //! - [`pool`]: a fixed-size thread pool with a bounded queue.
+//! - [`upstream`]: idle upstream connections kept for the next request to the same origin.
 //! - [`handler`]: the trait between the server and what answers requests; the plain relay.
 //! - [`server`]: the concurrent server with persistent connections.
 //!
@@ -77,6 +78,7 @@ pub mod server;
 pub mod simple;
 #[cfg_attr(feature = "starter-stage4", path = "../exercises/stage4/tunnel.rs")]
 pub mod tunnel;
+pub mod upstream;
 // ANCHOR: starter_module
 #[cfg_attr(feature = "starter-stage1", path = "../exercises/stage1/uri.rs")]
 pub mod uri;

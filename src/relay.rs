@@ -98,6 +98,55 @@ impl ConnectError {
     }
 }
 
+// ANCHOR: connector
+/// Where upstream connections come from, and where they go after a
+/// complete exchange. Stage 1 opens a new connection for every request and
+/// closes it afterwards ([`Direct`]); a connector may instead keep
+/// connections open for later requests to the same origin.
+pub trait Connector: Send + Sync {
+    /// A connection to `authority`, and whether it carried an earlier
+    /// exchange (the origin may have closed such a connection meanwhile).
+    fn checkout(&self, authority: &Authority) -> Result<(Conn, bool), HttpError>;
+
+    /// A new connection, never a kept one: for the one retry after a kept
+    /// connection turned out to be closed.
+    fn fresh(&self, authority: &Authority) -> Result<Conn, HttpError>;
+
+    /// Takes back a connection whose exchange completed and that both sides
+    /// left open. Dropping it closes it, which is what [`Direct`] does.
+    fn checkin(&self, authority: &Authority, conn: Conn) {
+        let _ = (authority, conn);
+    }
+
+    /// Should requests ask the origin to keep the connection open?
+    fn keeps_connections(&self) -> bool {
+        false
+    }
+}
+
+/// Stage 1's connector: one new connection per request, closed after it.
+pub struct Direct(pub Timeouts);
+
+impl Connector for Direct {
+    fn checkout(&self, authority: &Authority) -> Result<(Conn, bool), HttpError> {
+        Ok((open(authority, &self.0)?, false))
+    }
+
+    fn fresh(&self, authority: &Authority) -> Result<Conn, HttpError> {
+        open(authority, &self.0)
+    }
+}
+// ANCHOR_END: connector
+
+/// Connects to `authority` and sets the timeouts every upstream socket has.
+pub fn open(authority: &Authority, timeouts: &Timeouts) -> Result<Conn, HttpError> {
+    let stream = connect(authority, timeouts.connect).map_err(|e| e.to_http(authority))?;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(timeouts.upstream_read));
+    let _ = stream.set_write_timeout(Some(timeouts.write));
+    Ok(Conn::new(stream))
+}
+
 // ANCHOR: connect
 /// Resolves `authority` and connects to the first address that answers.
 pub fn connect(authority: &Authority, timeout: Duration) -> Result<TcpStream, ConnectError> {
@@ -176,56 +225,176 @@ pub fn expects_continue(request: &RequestHead) -> Result<bool, HttpError> {
 }
 
 /// The origin's answer to a request we sent, ready to be relayed.
-pub struct Exchange {
-    pub upstream: Conn,
+///
+/// When the exchange ends (the value is dropped), its upstream connection
+/// goes back to the connector if the response was read to its end and
+/// neither side asked to close; otherwise it is closed.
+pub struct Exchange<'a> {
+    upstream: Option<Conn>,
     pub head: ResponseHead,
     /// False when the origin answered before it took the whole request
     /// body (a 413, say, and a closed socket). The rest of that body is
     /// still on the client connection, so it must close after the answer.
     pub client_body_done: bool,
+    connector: &'a dyn Connector,
+    authority: Authority,
+    /// Set once the response has been read completely and the connection
+    /// may carry another request.
+    reusable: bool,
+}
+
+impl Exchange<'_> {
+    /// May the upstream connection carry another request, now that this
+    /// response (framed as `framing`) has been read to its end?
+    fn may_reuse(&self, framing: Framing) -> bool {
+        let clean = self
+            .upstream
+            .as_ref()
+            .is_some_and(|c| c.buffered().is_empty());
+        self.connector.keeps_connections()
+            && self.client_body_done
+            && framing != Framing::UntilClose
+            && self.head.allows_reuse()
+            && clean
+    }
+}
+
+impl Drop for Exchange<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.upstream.take()
+            && self.reusable
+        {
+            self.connector.checkin(&self.authority, conn);
+        }
+    }
+}
+
+/// Methods whose request can be sent twice with the effect of once
+/// (RFC 9110 §9.2.2): only these may be retried on a new connection.
+fn is_idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    )
+}
+
+/// How one attempt at an exchange failed.
+enum Attempt {
+    /// Nothing came back at all: the request may not have reached the
+    /// origin, and a kept connection may simply have been closed by it.
+    NoAnswer(HttpError),
+    /// Anything else, including a failure after the first response byte.
+    Failed(HttpError),
 }
 
 // ANCHOR: send_request
-/// Connects to the origin, sends the request and its body, and reads the
-/// response head. `fields` are the request fields to send (from
+/// Sends the request and its body on a connection from `connector`, and
+/// reads the response head. `fields` are the request fields to send (from
 /// [`forward::request_fields`], perhaps with additions).
-pub fn send_request(
+///
+/// A kept connection may have been closed by the origin while it sat idle;
+/// the only sign is that nothing comes back. Then an idempotent request
+/// without a body is sent once more on a new connection (RFC 9112 §9.3.1);
+/// anything else gets its 502.
+pub fn send_request<'a>(
     client: &mut Conn,
     request: &RequestHead,
     uri: &AbsoluteUri,
     fields: &Headers,
-    timeouts: &Timeouts,
-) -> Result<Exchange, HttpError> {
+    connector: &'a dyn Connector,
+) -> Result<Exchange<'a>, HttpError> {
     let framing = body::request_framing(request)?;
     let expect_continue = expects_continue(request)?;
+    let keep = connector.keeps_connections();
 
-    let stream =
-        connect(&uri.authority, timeouts.connect).map_err(|e| e.to_http(&uri.authority))?;
-    let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(timeouts.upstream_read));
-    let _ = stream.set_write_timeout(Some(timeouts.write));
-    let mut upstream = Conn::new(stream);
+    let (mut upstream, reused) = connector.checkout(&uri.authority)?;
+    let mut result = attempt(
+        &mut upstream,
+        client,
+        request,
+        uri,
+        fields,
+        framing,
+        expect_continue,
+        keep,
+    );
+    if reused
+        && framing == Framing::Empty
+        && is_idempotent(&request.method)
+        && matches!(result, Err(Attempt::NoAnswer(_)))
+    {
+        log::debug!(
+            "{}: kept connection was closed; retrying on a new one",
+            uri.authority
+        );
+        upstream = connector.fresh(&uri.authority)?;
+        result = attempt(
+            &mut upstream,
+            client,
+            request,
+            uri,
+            fields,
+            framing,
+            expect_continue,
+            keep,
+        );
+    }
+    let (head, client_body_done) = match result {
+        Ok(answer) => answer,
+        Err(Attempt::NoAnswer(e) | Attempt::Failed(e)) => return Err(e),
+    };
+    let mut exchange = Exchange {
+        upstream: Some(upstream),
+        head,
+        client_body_done,
+        connector,
+        authority: uri.authority.clone(),
+        reusable: false,
+    };
+    // A response without a body is complete once its head is read.
+    if body::response_framing(request.method == "HEAD", &exchange.head) == Ok(Framing::Empty) {
+        exchange.reusable = exchange.may_reuse(Framing::Empty);
+    }
+    Ok(exchange)
+}
+// ANCHOR_END: send_request
 
+/// One try: the request head and body out, the final response head in.
+#[allow(clippy::too_many_arguments)]
+fn attempt(
+    upstream: &mut Conn,
+    client: &mut Conn,
+    request: &RequestHead,
+    uri: &AbsoluteUri,
+    fields: &Headers,
+    framing: Framing,
+    expect_continue: bool,
+    keep_alive: bool,
+) -> Result<(ResponseHead, bool), Attempt> {
     let upstream_gone =
         |e: io::Error| HttpError::bad_gateway(format!("sending the request upstream failed: {e}"));
-    forward::write_request_head(&mut upstream, &request.method, uri, fields, framing)
-        .map_err(upstream_gone)?;
+    forward::write_request_head(upstream, &request.method, uri, fields, framing, keep_alive)
+        .map_err(|e| Attempt::NoAnswer(upstream_gone(e)))?;
     let mut client_body_done = true;
     if framing != Framing::Empty {
         if expect_continue && request.minor_version >= 1 {
             client
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .map_err(|e| HttpError::bad_request(format!("client went away: {e}")))?;
+                .map_err(|e| {
+                    Attempt::Failed(HttpError::bad_request(format!("client went away: {e}")))
+                })?;
         }
         let mut from = BodyReader::new(client, framing);
-        let mut to = BodyWriter::new(&mut upstream, framing);
+        let mut to = BodyWriter::new(upstream, framing);
         match body::copy_body(&mut from, &mut to, |_| {}) {
             Ok(_) => {}
             Err(CopyError::Read(e)) if is_timeout(&e) => {
-                return Err(HttpError::new(408, "timed out reading the request body"));
+                let e = HttpError::new(408, "timed out reading the request body");
+                return Err(Attempt::Failed(e));
             }
             Err(CopyError::Read(e)) => {
-                return Err(HttpError::bad_request(format!("bad request body: {e}")));
+                let e = HttpError::bad_request(format!("bad request body: {e}"));
+                return Err(Attempt::Failed(e));
             }
             // The origin stopped reading. It may have answered already
             // (413 Content Too Large, 401, ...): that answer, not a 502, is
@@ -236,22 +405,14 @@ pub fn send_request(
             }
         }
     }
-    let head = match read_final_response_head(&mut upstream, client, request) {
-        Ok(head) => head,
-        Err(_) if !client_body_done => {
-            return Err(upstream_gone(io::Error::other(
-                "the origin stopped reading the body",
-            )));
-        }
-        Err(e) => return Err(e),
-    };
-    Ok(Exchange {
-        upstream,
-        head,
-        client_body_done,
-    })
+    match read_final_response_head(upstream, client, request) {
+        Ok(head) => Ok((head, client_body_done)),
+        Err(_) if !client_body_done => Err(Attempt::Failed(upstream_gone(io::Error::other(
+            "the origin stopped reading the body",
+        )))),
+        Err(e) => Err(e),
+    }
 }
-// ANCHOR_END: send_request
 
 // ANCHOR: read_final_response_head
 /// Reads response heads until a final (non-1xx) one arrives. Interim
@@ -261,32 +422,50 @@ fn read_final_response_head(
     upstream: &mut Conn,
     client: &mut Conn,
     request: &RequestHead,
-) -> Result<ResponseHead, HttpError> {
+) -> Result<ResponseHead, Attempt> {
+    let mut answered = false;
     loop {
         let head = match upstream.read_response_head() {
             Ok(head) => head,
-            Err(HeadError::Closed) => {
-                return Err(HttpError::bad_gateway(
+            Err(HeadError::Closed) if !answered => {
+                return Err(Attempt::NoAnswer(HttpError::bad_gateway(
                     "origin closed the connection without answering",
-                ));
-            }
-            Err(HeadError::Idle) => {
-                return Err(HttpError::gateway_timeout("origin did not answer in time"));
-            }
-            Err(HeadError::Http(e)) if e.status == 408 => {
-                return Err(HttpError::gateway_timeout(
-                    "origin stopped in the middle of its response head",
-                ));
-            }
-            Err(HeadError::Http(e)) => return Err(HttpError::bad_gateway(e.detail)),
-            Err(HeadError::Io(e)) => {
-                return Err(HttpError::bad_gateway(format!(
-                    "reading the origin's response failed: {e}"
                 )));
             }
+            Err(HeadError::Closed) => {
+                return Err(Attempt::Failed(HttpError::bad_gateway(
+                    "origin closed the connection without a final answer",
+                )));
+            }
+            Err(HeadError::Io(e)) if !answered && upstream.buffered().is_empty() => {
+                return Err(Attempt::NoAnswer(HttpError::bad_gateway(format!(
+                    "reading the origin's response failed: {e}"
+                ))));
+            }
+            Err(HeadError::Idle) => {
+                let e = HttpError::gateway_timeout("origin did not answer in time");
+                return Err(Attempt::Failed(e));
+            }
+            Err(HeadError::Http(e)) if e.status == 408 => {
+                return Err(Attempt::Failed(HttpError::gateway_timeout(
+                    "origin stopped in the middle of its response head",
+                )));
+            }
+            Err(HeadError::Http(e)) => {
+                return Err(Attempt::Failed(HttpError::bad_gateway(e.detail)));
+            }
+            Err(HeadError::Io(e)) => {
+                return Err(Attempt::Failed(HttpError::bad_gateway(format!(
+                    "reading the origin's response failed: {e}"
+                ))));
+            }
         };
+        answered = true;
         match head.status {
-            101 => return Err(HttpError::bad_gateway("origin switched protocols unasked")),
+            101 => {
+                let e = HttpError::bad_gateway("origin switched protocols unasked");
+                return Err(Attempt::Failed(e));
+            }
             100 => continue,
             102..=199 => {
                 if request.minor_version >= 1 {
@@ -296,9 +475,9 @@ fn read_final_response_head(
                     forward::strip_hop_by_hop(&mut fields);
                     let _ = fields.write_to(&mut interim);
                     interim.extend_from_slice(b"\r\n");
-                    client
-                        .write_all(&interim)
-                        .map_err(|e| HttpError::bad_request(format!("client went away: {e}")))?;
+                    client.write_all(&interim).map_err(|e| {
+                        Attempt::Failed(HttpError::bad_request(format!("client went away: {e}")))
+                    })?;
                 }
             }
             _ => return Ok(head),
@@ -316,13 +495,16 @@ fn read_final_response_head(
 pub fn relay_response(
     client: &mut Conn,
     request: &RequestHead,
-    exchange: &mut Exchange,
+    exchange: &mut Exchange<'_>,
     extra_fields: &Headers,
     keep_alive: bool,
     tap: impl FnMut(&[u8]),
 ) -> Result<Outcome, RelayError> {
     let keep_alive = keep_alive && exchange.client_body_done;
-    let (upstream, head) = (&mut exchange.upstream, &exchange.head);
+    let head = &exchange.head;
+    let Some(upstream) = exchange.upstream.as_mut() else {
+        return Err(HttpError::bad_gateway("the upstream connection is gone").into());
+    };
     let upstream_framing = body::response_framing(request.method == "HEAD", head)
         .map_err(|e| HttpError::bad_gateway(format!("bad response framing: {e}")))?;
     let framing = forward::client_framing(upstream_framing, request.minor_version);
@@ -369,11 +551,14 @@ pub fn relay_response(
     let result = body::copy_body(&mut from, &mut to, tap);
     let bytes = head_bytes + to.written;
     match result {
-        Ok(_) => Ok(Outcome {
-            status,
-            bytes,
-            persist,
-        }),
+        Ok(_) => {
+            exchange.reusable = exchange.may_reuse(upstream_framing);
+            Ok(Outcome {
+                status,
+                bytes,
+                persist,
+            })
+        }
         Err(CopyError::Read(e)) => Err(RelayError::Aborted {
             status,
             bytes,
@@ -395,11 +580,11 @@ pub fn forward(
     client: &mut Conn,
     request: &RequestHead,
     uri: &AbsoluteUri,
-    timeouts: &Timeouts,
+    connector: &dyn Connector,
     keep_alive: bool,
 ) -> Result<Outcome, RelayError> {
     let fields = forward::request_fields(&request.headers);
-    let mut exchange = send_request(client, request, uri, &fields, timeouts)?;
+    let mut exchange = send_request(client, request, uri, &fields, connector)?;
     relay_response(
         client,
         request,

@@ -20,7 +20,7 @@ use std::time::Instant;
 use crate::conn::{Conn, HeadError};
 use crate::error::HttpError;
 use crate::listen::Shutdown;
-use crate::relay::{self, RelayError, Timeouts};
+use crate::relay::{self, Direct, RelayError, Timeouts};
 use crate::respond::{finish, respond_with_error};
 use crate::uri;
 
@@ -69,7 +69,7 @@ fn serve_one(conn: &mut Conn, timeouts: &Timeouts) {
         Err(RelayError::Http(HttpError::new(501, why)))
     } else {
         match uri::proxy_target(&request) {
-            Ok(target) => relay::forward(conn, &request, &target, timeouts, false),
+            Ok(target) => relay::forward(conn, &request, &target, &Direct(*timeouts), false),
             Err(error) => Err(RelayError::Http(error)),
         }
     };

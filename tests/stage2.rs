@@ -26,6 +26,7 @@ fn proxy_with(threads: usize, max_connections: usize, timeouts: Timeouts) -> Soc
         threads,
         max_connections,
         timeouts,
+        ..test_config()
     })
 }
 
@@ -79,9 +80,97 @@ fn every_method_is_relayed_with_its_body() {
         assert_eq!(seen.request_line(), format!("{method} {target} HTTP/1.1"));
         assert_eq!(seen.body, body.unwrap_or(b""), "{method}");
         assert_eq!(seen.header_all("Via"), vec!["1.1 webproxy"]);
-        assert_eq!(seen.header_all("Connection"), vec!["close"]);
+        // The upstream connection is kept for the next request.
+        assert!(seen.header_all("Connection").is_empty(), "{method}");
     }
     assert_eq!(origin.hits(), 5);
+}
+
+#[test]
+fn upstream_connections_are_kept_between_requests() {
+    let origin = echo_origin();
+    let proxy = proxy();
+    // One client connection, so each request starts after the previous
+    // exchange has ended and its upstream connection has been put back.
+    let mut client = Client::connect(proxy);
+    for i in 0..3 {
+        let response = client.request(&Req::new("GET", &origin.url(&format!("/kept/{i}"))));
+        assert_eq!(response.status, 200);
+    }
+    assert_eq!(origin.hits(), 3);
+    assert_eq!(
+        origin.connections(),
+        1,
+        "every request opened its own upstream connection: {:?}",
+        origin
+            .requests()
+            .iter()
+            .map(|r| r.connection)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn an_upstream_connection_that_asked_to_close_is_not_kept() {
+    let origin = Origin::fixed(Reply::ok("bye").header("Connection", "close").close());
+    let proxy = proxy();
+    for _ in 0..2 {
+        assert_eq!(get(proxy, &origin.url("/closing")).status, 200);
+    }
+    assert_eq!(origin.connections(), 2);
+}
+
+/// An origin that closes a kept connection when the second request arrives
+/// on it, without answering: what a proxy sees when the origin's idle
+/// timeout and our next request cross on the wire.
+fn origin_that_drops_kept_connections() -> Origin {
+    let seen = std::sync::Mutex::new(std::collections::HashMap::<usize, usize>::new());
+    Origin::start(move |request| {
+        let mut seen = seen.lock().unwrap();
+        let n = seen.entry(request.connection).or_insert(0);
+        *n += 1;
+        if *n == 2 {
+            Reply::raw(Vec::new())
+        } else {
+            Reply::ok(format!("{} {}", request.method, request.target))
+        }
+    })
+}
+
+#[test]
+fn a_get_on_a_kept_connection_the_origin_closed_is_retried_once() {
+    let origin = origin_that_drops_kept_connections();
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    assert_eq!(
+        client
+            .request(&Req::new("GET", &origin.url("/first")))
+            .status,
+        200
+    );
+    let second = client.request(&Req::new("GET", &origin.url("/second")));
+    assert_eq!(second.status, 200, "{}", second.body_text());
+    assert_eq!(second.body_text(), "GET /second");
+    // Sent on the kept connection (dropped), then on a new one.
+    assert_eq!(origin.hits_for("/second"), 2);
+    assert_eq!(origin.connections(), 2);
+}
+
+#[test]
+fn a_post_on_a_kept_connection_the_origin_closed_is_not_retried() {
+    let origin = origin_that_drops_kept_connections();
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    assert_eq!(
+        client
+            .request(&Req::new("GET", &origin.url("/first")))
+            .status,
+        200
+    );
+    let response = client.request(&Req::new("POST", &origin.url("/order")).body(b"once"));
+    // The origin may have acted on it: sending it again could do it twice.
+    assert_eq!(response.status, 502, "{}", response.body_text());
+    assert_eq!(origin.hits_for("/order"), 1);
 }
 
 #[test]

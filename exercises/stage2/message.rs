@@ -72,6 +72,23 @@ impl RequestHead {
     }
 }
 
+impl ResponseHead {
+    /// May the connection carry another request after this response? The
+    /// same rule as for requests (RFC 9112 §9.3), and one more: a response
+    /// with both Content-Length and Transfer-Encoding ought to be handled
+    /// as an error (§6.1), so whatever follows it on the connection is not
+    /// trusted.
+    pub fn allows_reuse(&self) -> bool {
+        if self.headers.has_token("Connection", "close") {
+            return false;
+        }
+        if self.headers.contains("Content-Length") && self.headers.contains("Transfer-Encoding") {
+            return false;
+        }
+        self.minor_version >= 1 || self.headers.has_token("Connection", "keep-alive")
+    }
+}
+
 /// What an incremental parse found.
 #[derive(Debug)]
 pub enum Parsed<T> {

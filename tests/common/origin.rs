@@ -347,6 +347,9 @@ struct State {
     requests: Vec<RecordedRequest>,
     connections: usize,
     shutdown: bool,
+    /// A handle on every accepted connection, so that dropping the origin
+    /// closes them all, as a server that went down would.
+    open: Vec<TcpStream>,
 }
 
 struct Shared {
@@ -380,6 +383,7 @@ impl Origin {
                 requests: Vec::new(),
                 connections: 0,
                 shutdown: false,
+                open: Vec::new(),
             }),
             changed: Condvar::new(),
             handler: Box::new(handler),
@@ -494,7 +498,15 @@ impl Origin {
 
 impl Drop for Origin {
     fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
+        {
+            let mut state = self.shared.lock();
+            state.shutdown = true;
+            // A proxy may keep connections to us open between requests; a
+            // server that is gone must not keep answering on them.
+            for stream in state.open.drain(..) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
         self.shared.changed.notify_all();
         // Wake the accept loop so that it sees the flag.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
@@ -521,6 +533,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             state.connections - 1
         };
         let Ok(stream) = stream else { continue };
+        if let Ok(handle) = stream.try_clone() {
+            shared.lock().open.push(handle);
+        }
         let conn_shared = Arc::clone(&shared);
         let _ = thread::Builder::new()
             .name(format!("origin-conn-{id}"))
