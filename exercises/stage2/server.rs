@@ -40,6 +40,7 @@ use crate::listen::Shutdown;
 use crate::pool::{PoolHandle, ThreadPool};
 use crate::relay::Timeouts;
 use crate::respond::{finish, respond_with_error, show};
+use crate::upstream::{Pool, PoolConfig};
 
 /// How the server is sized and timed.
 #[derive(Clone, Debug)]
@@ -49,6 +50,8 @@ pub struct Config {
     /// Open client connections at most; more get a 503.
     pub max_connections: usize,
     pub timeouts: Timeouts,
+    /// Idle upstream connections kept for reuse.
+    pub upstream: PoolConfig,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             threads: 64,
             max_connections: 512,
             timeouts: Timeouts::default(),
+            upstream: PoolConfig::default(),
         }
     }
 }
@@ -77,6 +81,7 @@ struct Shared {
     active: AtomicUsize,
     local_addr: SocketAddr,
     handler: Box<dyn Handler>,
+    upstream: Pool,
     shutdown: Shutdown,
 }
 
@@ -125,6 +130,7 @@ impl Server {
             pool: pool.handle(),
             active: AtomicUsize::new(0),
             local_addr: listener.local_addr()?,
+            upstream: Pool::new(config.upstream, config.timeouts),
             config,
             handler: self.handler,
             shutdown: shutdown.clone(),
@@ -283,6 +289,7 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
                 peer: client.peer,
                 local: shared.local_addr,
                 timeouts,
+                upstream: &shared.upstream,
                 started,
             },
         );
