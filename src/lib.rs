@@ -35,7 +35,7 @@
 //! - [`access`]: the HTTP side: client ACL on accept, domain rules, loop protection, the 403.
 //!
 //! Around the edges:
-//! - [`cli`]: the command line every stage shares.
+//! - [`cli`]: the command line, one clap flag group per capability, composed by each stage.
 //! - [`logging`]: logger setup and the access-log line.
 //!
 //! Coursework: with `--features starter-stageN`, the modules that stage N's

@@ -4,21 +4,37 @@
 //! `curl -x http://127.0.0.1:8080 -D - http://...`: the second answer says
 //! `Cache-Status: webproxy; hit`.
 
-use webproxy::cli::{self, Feature};
+use clap::Parser;
+use webproxy::cli;
+use webproxy::cli::cache::CacheArgs;
+use webproxy::cli::listen::ListenArgs;
+use webproxy::cli::pool::PoolArgs;
 use webproxy::logging;
 use webproxy::server::{self, Server};
 
 const NAME: &str = "stage3";
-const ABOUT: &str = "a concurrent HTTP/1.1 forward proxy with a shared cache";
+
+/// a concurrent HTTP/1.1 forward proxy with a shared cache
+#[derive(Parser)]
+#[command(name = NAME, version, after_help = cli::LOGGING_HELP)]
+struct Cli {
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    pool: PoolArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
 
 fn main() {
-    let options = cli::parse_or_exit(NAME, ABOUT, &[Feature::Pool, Feature::Cache]);
+    let args = Cli::parse();
     logging::init();
-    let cache = options
-        .open_cache()
+    let cache = args
+        .cache
+        .open()
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
-    let server = Server::new(options.server_config()).with_cache(cache);
-    let listener = server::bind_and_announce(options.listen_addr())
+    let server = Server::new(args.pool.server_config(args.listen.timeouts())).with_cache(cache);
+    let listener = server::bind_and_announce(args.listen.listen_addr())
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen: {e}")));
     if let Err(e) = server.run(listener) {
         cli::fail(NAME, e);

@@ -7,41 +7,64 @@
 
 use std::time::Duration;
 
-use webproxy::cli::{self, Feature};
+use clap::Parser;
+use webproxy::cli;
+use webproxy::cli::cache::CacheArgs;
+use webproxy::cli::filter::{EditCommand, FilterArgs};
+use webproxy::cli::listen::ListenArgs;
+use webproxy::cli::pool::PoolArgs;
+use webproxy::cli::tunnel::TunnelArgs;
 use webproxy::logging;
 use webproxy::server::{self, Server};
 
 const NAME: &str = "stage5";
-const ABOUT: &str = "a caching, filtering HTTP/1.1 forward proxy that tunnels HTTPS";
+
+/// a caching, filtering HTTP/1.1 forward proxy that tunnels HTTPS
+#[derive(Parser)]
+#[command(name = NAME, version, after_help = cli::LOGGING_HELP)]
+// Proxy flags next to `block` or `unblock` would be ignored: refuse them.
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    pool: PoolArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    tunnel: TunnelArgs,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[command(subcommand)]
+    edit: Option<EditCommand>,
+}
 
 fn main() {
-    let features = [
-        Feature::Pool,
-        Feature::Cache,
-        Feature::Tunnel,
-        Feature::Filter,
-    ];
-    let options = cli::parse_or_exit(NAME, ABOUT, &features);
+    let args = Cli::parse();
+    if let Some(edit) = &args.edit {
+        println!("{}", edit.apply().unwrap_or_else(|e| cli::fail(NAME, e)));
+        return;
+    }
     logging::init();
-    let cache = options
-        .open_cache()
+    let cache = args
+        .cache
+        .open()
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
-    let tunnels = options
-        .tunnel_config()
-        .unwrap_or_else(|e| cli::fail(NAME, e));
-    let access = options
-        .access_config()
+    let tunnels = args.tunnel.tunnel_config();
+    let access = args
+        .filter
+        .access_config(args.listen.bind)
         .unwrap_or_else(|e| cli::fail(NAME, e));
     // Poll the rules files for edits; the watcher stops when dropped.
     let _watcher = access
         .rules
         .watch(Duration::from_millis(500))
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot watch the rules files: {e}")));
-    let server = Server::new(options.server_config())
+    let server = Server::new(args.pool.server_config(args.listen.timeouts()))
         .with_cache(cache)
         .with_tunnels(tunnels)
         .with_access(access);
-    let listener = server::bind_and_announce(options.listen_addr())
+    let listener = server::bind_and_announce(args.listen.listen_addr())
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen: {e}")));
     if let Err(e) = server.run(listener) {
         cli::fail(NAME, e);
