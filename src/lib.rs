@@ -25,26 +25,30 @@
 //! - [`respond`]: the end of an exchange: the error response and the access line.
 //! - [`listen`]: binding, announcing the address, and stopping a server.
 //! - [`simple`]: stage 1's server, one client at a time.
-//! - [`cli`]: the command line that every stage shares.
+//! - [`cli`]: the command line: shared helpers, and stage 1's flags in [`cli::listen`].
 //!
 //! ### Stage 2: many clients, persistent connections
 //! - [`pool`]: a fixed-size thread pool with a bounded queue.
 //! - [`upstream`]: idle upstream connections kept for the next request to the same origin.
 //! - [`handler`]: the trait between the server and what answers requests; the plain relay.
 //! - [`server`]: the concurrent server with persistent connections.
+//! - [`cli::pool`]: stage 2's flags: threads, connection limit, idle timeout.
 //!
 //! ### Stage 3: a shared cache
 //! - [`cache`]: what RFC 9111 lets a shared cache store, for how long, and the store itself.
 //! - [`caching`]: the handler that puts the cache in front of the relay.
+//! - [`cli::cache`]: stage 3's flags: cache size, object size, directory.
 //!
 //! ### Stage 4: HTTPS through CONNECT
 //! - [`tunnel`]: CONNECT tunnels: the byte relay, the port policy and the tunnel limit.
 //! - [`connect`]: the handler that answers CONNECT: checks, the upstream connection, the 200.
+//! - [`cli::tunnel`]: stage 4's flags: CONNECT ports, tunnel limit and idle timeout.
 //!
 //! ### Stage 5: filtering
 //! - [`filter`]: domain rules (block and allow lists), reloaded while the proxy runs.
 //! - [`acl`]: which client addresses may use the proxy.
 //! - [`access`]: the handler that guards the rest: client ACL, domain rules, loop protection.
+//! - [`cli::filter`]: stage 5's flags: rules files, client networks; `block` and `unblock`.
 //!
 //! Coursework: with `--features starter-stageN`, the modules that stage N's
 //! exercises are about come from `exercises/stageN/` instead (see the

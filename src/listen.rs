@@ -12,7 +12,11 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread;
 use std::time::Duration;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 /// Binds `addr` and prints the address we got, for people and for scripts
 /// (`--port 0` asks the system for any free port).
@@ -85,6 +89,37 @@ fn reachable(local: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, local.port())
 }
 // ANCHOR_END: shutdown
+
+// ANCHOR: signals
+/// How long requests in progress get to finish after SIGINT or SIGTERM.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// Turns signals into actions, on a thread of their own: SIGINT and SIGTERM
+/// trigger `shutdown` (and, should requests in progress still run after
+/// [`GRACE`], end the process); SIGHUP calls `on_hangup`. A daemon's
+/// SIGHUP conventionally means "reload", and must never kill it.
+pub fn on_signals(shutdown: Shutdown, on_hangup: impl Fn() + Send + 'static) -> io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    on_hangup();
+                    continue;
+                }
+                log::info!("stopping: no new connections; {GRACE:?} for requests in progress");
+                shutdown.trigger();
+                thread::spawn(|| {
+                    thread::sleep(GRACE);
+                    log::warn!("requests still in progress after {GRACE:?}; exiting anyway");
+                    std::process::exit(0);
+                });
+            }
+        })?;
+    Ok(())
+}
+// ANCHOR_END: signals
 
 #[cfg(test)]
 mod tests {

@@ -3,13 +3,24 @@
 //! Run it with `cargo run --bin stage1`, then in another terminal:
 //! `curl -x http://127.0.0.1:8080 http://127.0.0.1:8000/`.
 
-use webproxy::listen::{self, Shutdown};
+use clap::Parser;
+use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
 use webproxy::{cli, logging, simple};
 
+const NAME: &str = "stage1";
+
+/// a minimal GET relay, one client at a time
+#[derive(Parser)]
+#[command(name = NAME, version, after_help = cli::LOGGING_HELP)]
+struct Cli {
+    #[command(flatten)]
+    listen: ListenArgs,
+}
+
 fn main() {
-    let options = cli::parse_or_exit("stage1", "a minimal GET relay, one client at a time", &[]);
+    let args = Cli::parse();
     logging::init();
-    let listener = listen::bind_and_announce(options.listen_addr())
-        .unwrap_or_else(|e| cli::fail("stage1", format!("cannot listen: {e}")));
-    simple::serve(listener, options.timeouts, Shutdown::new());
+    args.listen.loopback_only(NAME);
+    let (listener, shutdown) = args.listen.start(NAME, nothing_to_reload);
+    simple::serve(listener, args.listen.timeouts(), shutdown);
 }

@@ -3,22 +3,34 @@
 //! Run it with `cargo run --bin stage2`, then point
 //! `curl -x http://127.0.0.1:8080` at any local server.
 
-use webproxy::cli::{self, Feature};
+use clap::Parser;
+use webproxy::cli;
+use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::pool::PoolArgs;
 use webproxy::handler::Relay;
-use webproxy::listen::{self, Shutdown};
 use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage2";
-const ABOUT: &str = "a concurrent HTTP/1.1 forward proxy";
+
+/// a concurrent HTTP/1.1 forward proxy
+#[derive(Parser)]
+#[command(name = NAME, version, after_help = cli::LOGGING_HELP)]
+struct Cli {
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    pool: PoolArgs,
+}
 
 fn main() {
-    let options = cli::parse_or_exit(NAME, ABOUT, &[Feature::Pool]);
+    let args = Cli::parse();
     logging::init();
-    let server = Server::new(options.server_config(), Relay);
-    let listener = listen::bind_and_announce(options.listen_addr())
-        .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen: {e}")));
-    if let Err(e) = server.run(listener, Shutdown::new()) {
+    args.listen.loopback_only(NAME);
+    let handler = Relay;
+    let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);
+    let (listener, shutdown) = args.listen.start(NAME, nothing_to_reload);
+    if let Err(e) = server.run(listener, shutdown) {
         cli::fail(NAME, e);
     }
 }

@@ -4,27 +4,42 @@
 //! `curl -x http://127.0.0.1:8080 -D - http://...`: the second answer says
 //! `Cache-Status: webproxy; hit`.
 
+use clap::Parser;
 use webproxy::caching::Caching;
-use webproxy::cli::{self, Feature};
+use webproxy::cli;
+use webproxy::cli::cache::CacheArgs;
+use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::pool::PoolArgs;
 use webproxy::handler::Relay;
-use webproxy::listen::{self, Shutdown};
 use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage3";
-const ABOUT: &str = "a concurrent HTTP/1.1 forward proxy with a shared cache";
+
+/// a concurrent HTTP/1.1 forward proxy with a shared cache
+#[derive(Parser)]
+#[command(name = NAME, version, after_help = cli::LOGGING_HELP)]
+struct Cli {
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    pool: PoolArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
 
 fn main() {
-    let options = cli::parse_or_exit(NAME, ABOUT, &[Feature::Pool, Feature::Cache]);
+    let args = Cli::parse();
     logging::init();
-    let cache = options
-        .open_cache()
+    args.listen.loopback_only(NAME);
+    let cache = args
+        .cache
+        .open()
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
     let handler = Caching::new(cache, Relay);
-    let server = Server::new(options.server_config(), handler);
-    let listener = listen::bind_and_announce(options.listen_addr())
-        .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen: {e}")));
-    if let Err(e) = server.run(listener, Shutdown::new()) {
+    let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);
+    let (listener, shutdown) = args.listen.start(NAME, nothing_to_reload);
+    if let Err(e) = server.run(listener, shutdown) {
         cli::fail(NAME, e);
     }
 }

@@ -4,32 +4,47 @@
 //! `curl -x http://127.0.0.1:8080 https://...`; only port 443 is tunnelled
 //! unless `--connect-ports` says otherwise.
 
+use clap::Parser;
 use webproxy::caching::Caching;
-use webproxy::cli::{self, Feature};
+use webproxy::cli;
+use webproxy::cli::cache::CacheArgs;
+use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::pool::PoolArgs;
+use webproxy::cli::tunnel::TunnelArgs;
 use webproxy::connect::Connect;
 use webproxy::handler::Relay;
-use webproxy::listen::{self, Shutdown};
 use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage4";
-const ABOUT: &str = "a caching HTTP/1.1 forward proxy that tunnels HTTPS";
+
+/// a caching HTTP/1.1 forward proxy that tunnels HTTPS
+#[derive(Parser)]
+#[command(name = NAME, version, after_help = cli::LOGGING_HELP)]
+struct Cli {
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    pool: PoolArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    tunnel: TunnelArgs,
+}
 
 fn main() {
-    let features = [Feature::Pool, Feature::Cache, Feature::Tunnel];
-    let options = cli::parse_or_exit(NAME, ABOUT, &features);
+    let args = Cli::parse();
     logging::init();
-    let cache = options
-        .open_cache()
+    args.listen.loopback_only(NAME);
+    let cache = args
+        .cache
+        .open()
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
-    let tunnels = options
-        .tunnel_config()
-        .unwrap_or_else(|e| cli::fail(NAME, e));
+    let tunnels = args.tunnel.tunnel_config();
     let handler = Connect::new(tunnels, Caching::new(cache, Relay));
-    let server = Server::new(options.server_config(), handler);
-    let listener = listen::bind_and_announce(options.listen_addr())
-        .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen: {e}")));
-    if let Err(e) = server.run(listener, Shutdown::new()) {
+    let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);
+    let (listener, shutdown) = args.listen.start(NAME, nothing_to_reload);
+    if let Err(e) = server.run(listener, shutdown) {
         cli::fail(NAME, e);
     }
 }

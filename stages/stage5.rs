@@ -7,46 +7,75 @@
 
 use std::time::Duration;
 
+use clap::Parser;
 use webproxy::access::AccessControl;
 use webproxy::caching::Caching;
-use webproxy::cli::{self, Feature};
+use webproxy::cli;
+use webproxy::cli::cache::CacheArgs;
+use webproxy::cli::filter::{EditCommand, FilterArgs};
+use webproxy::cli::listen::ListenArgs;
+use webproxy::cli::pool::PoolArgs;
+use webproxy::cli::tunnel::TunnelArgs;
 use webproxy::connect::Connect;
 use webproxy::handler::Relay;
-use webproxy::listen::{self, Shutdown};
 use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage5";
-const ABOUT: &str = "a caching, filtering HTTP/1.1 forward proxy that tunnels HTTPS";
+
+/// a caching, filtering HTTP/1.1 forward proxy that tunnels HTTPS
+#[derive(Parser)]
+#[command(name = NAME, version, after_help = cli::LOGGING_HELP)]
+// Proxy flags next to `block` or `unblock` would be ignored: refuse them.
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    pool: PoolArgs,
+    #[command(flatten)]
+    cache: CacheArgs,
+    #[command(flatten)]
+    tunnel: TunnelArgs,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[command(subcommand)]
+    edit: Option<EditCommand>,
+}
 
 fn main() {
-    let features = [
-        Feature::Pool,
-        Feature::Cache,
-        Feature::Tunnel,
-        Feature::Filter,
-    ];
-    let options = cli::parse_or_exit(NAME, ABOUT, &features);
+    let args = Cli::parse();
+    if let Some(edit) = &args.edit {
+        println!("{}", edit.apply().unwrap_or_else(|e| cli::fail(NAME, e)));
+        return;
+    }
     logging::init();
-    let cache = options
-        .open_cache()
+    // Listening beyond loopback is allowed once --allow-clients says who
+    // may connect: access_config refuses it otherwise.
+    let access = args
+        .filter
+        .access_config(args.listen.bind)
+        .unwrap_or_else(|e| cli::fail(NAME, e));
+    let cache = args
+        .cache
+        .open()
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
-    let tunnels = options
-        .tunnel_config()
-        .unwrap_or_else(|e| cli::fail(NAME, e));
-    let access = options
-        .access_config()
-        .unwrap_or_else(|e| cli::fail(NAME, e));
+    let tunnels = args.tunnel.tunnel_config();
     // Poll the rules files for edits; the watcher stops when dropped.
     let _watcher = access
         .rules
         .watch(Duration::from_millis(500))
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot watch the rules files: {e}")));
+    let rules = access.rules.clone();
     let handler = AccessControl::new(access, Connect::new(tunnels, Caching::new(cache, Relay)));
-    let server = Server::new(options.server_config(), handler);
-    let listener = listen::bind_and_announce(options.listen_addr())
-        .unwrap_or_else(|e| cli::fail(NAME, format!("cannot listen: {e}")));
-    if let Err(e) = server.run(listener, Shutdown::new()) {
+    let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);
+    // SIGHUP reloads at once, without waiting for the next poll; the
+    // reload logs what changed, or why the old rules stay.
+    let (listener, shutdown) = args.listen.start(NAME, move || {
+        log::info!("SIGHUP: reloading the rules files");
+        let _ = rules.reload_now();
+    });
+    if let Err(e) = server.run(listener, shutdown) {
         cli::fail(NAME, e);
     }
 }

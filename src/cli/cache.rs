@@ -1,0 +1,86 @@
+//! Stage 3's flags: how big the cache is, and where it keeps its copies.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::bytes;
+use crate::cache::{Cache, CacheConfig, SystemClock};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct CacheArgs {
+    /// total cache size, e.g. 64M
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = bytes)]
+    pub cache_size: usize,
+    /// largest response the cache keeps
+    #[arg(long, value_name = "BYTES", default_value = "8M", value_parser = bytes)]
+    pub max_object_size: usize,
+    /// keep cached responses in DIR across restarts (default: memory only)
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CacheArgs {
+    pub fn config(&self) -> CacheConfig {
+        CacheConfig {
+            max_bytes: self.cache_size,
+            max_object_bytes: self.max_object_size,
+            dir: self.cache_dir.clone(),
+        }
+    }
+
+    /// The cache, opened (and, with `--cache-dir`, loaded from disk).
+    pub fn open(&self) -> io::Result<Cache> {
+        Cache::new(self.config(), Arc::new(SystemClock))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        cache: CacheArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<CacheConfig, clap::Error> {
+        Cli::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+            .map(|c| c.cache.config())
+    }
+
+    #[test]
+    fn defaults_match_the_library() {
+        let (ours, library) = (parse(&[]).unwrap(), CacheConfig::default());
+        assert_eq!(ours.max_bytes, library.max_bytes);
+        assert_eq!(ours.max_object_bytes, library.max_object_bytes);
+        assert_eq!(ours.dir, None);
+    }
+
+    #[test]
+    fn sizes_are_parsed_when_the_flags_are_read() {
+        let config = parse(&["--cache-size", "1G", "--max-object-size=512K"]).unwrap();
+        assert_eq!(
+            (config.max_bytes, config.max_object_bytes),
+            (1 << 30, 512 << 10)
+        );
+        let error = parse(&["--cache-size", "12X"]).unwrap_err().to_string();
+        assert!(
+            error.contains("--cache-size") && error.contains("suffix"),
+            "{error}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_cache_dir_need_not_be_utf8() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let dir = OsStr::from_bytes(b"/tmp/caf\xe9");
+        let cli = Cli::try_parse_from([OsStr::new("t"), OsStr::new("--cache-dir"), dir]).unwrap();
+        assert_eq!(cli.cache.cache_dir.as_deref(), Some(dir.as_ref()));
+    }
+}
