@@ -20,7 +20,8 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::acl::ClientAcl;
 use crate::conn::Conn;
@@ -28,9 +29,11 @@ use crate::error::{HttpError, write_simple};
 use crate::filter::{LiveRules, Refusal, Verdict};
 use crate::forward::{Persist, VIA};
 use crate::handler::{Handled, Handler, Request};
+use crate::listen;
 use crate::message::RequestHead;
 use crate::relay::{Outcome, RelayError};
 use crate::respond::show;
+use crate::stats::{Stats, Value};
 use crate::uri::{self, Host};
 
 /// What stage 5 adds to the server.
@@ -67,17 +70,25 @@ impl std::error::Error for Denied {}
 pub struct AccessControl<H> {
     config: AccessConfig,
     inner: H,
+    blocked: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl<H: Handler> AccessControl<H> {
     pub fn new(config: AccessConfig, inner: H) -> AccessControl<H> {
-        AccessControl { config, inner }
+        AccessControl {
+            config,
+            inner,
+            blocked: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
     }
 }
 
 impl<H: Handler> Handler for AccessControl<H> {
     fn admit(&self, peer: Option<SocketAddr>) -> Result<(), HttpError> {
         if !client_allowed(&self.config, peer) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(HttpError::new(403, "your address may not use this proxy"));
         }
         self.inner.admit(peer)
@@ -86,8 +97,29 @@ impl<H: Handler> Handler for AccessControl<H> {
     fn handle(&self, conn: &mut Conn, request: &Request<'_>) -> Handled {
         match check_target(&self.config, request) {
             Ok(()) => self.inner.handle(conn, request),
-            Err(denied) => refuse(conn, request, &denied),
+            Err(denied) => {
+                self.blocked.fetch_add(1, Ordering::Relaxed);
+                refuse(conn, request, &denied)
+            }
         }
+    }
+
+    fn stats(&self, stats: &mut Stats) {
+        self.inner.stats(stats);
+        let rules = self.config.rules.current();
+        stats
+            .section("filtering")
+            .row(
+                "requests_blocked",
+                "requests blocked",
+                Value::Count(self.blocked.load(Ordering::Relaxed)),
+            )
+            .row(
+                "clients_refused",
+                "clients refused",
+                Value::Count(self.refused.load(Ordering::Relaxed)),
+            )
+            .row("rules", "rules in force", Value::Count(rules.len() as u64));
     }
 }
 // ANCHOR_END: layer
@@ -166,7 +198,7 @@ pub fn check_request(
             "request loop: it already passed through this proxy (Via)".into(),
         ));
     }
-    if targets_ourselves(host, port, local) {
+    if listen::is_own_address(host, port, local) {
         return Err(Denied::Loop(format!(
             "request loop: {host}:{port} is this proxy's own address"
         )));
@@ -194,27 +226,6 @@ fn carries_our_via(request: &RequestHead) -> bool {
     })
 }
 
-/// Is `host:port` the address this proxy listens on?
-fn targets_ourselves(host: &Host, port: u16, local: SocketAddr) -> bool {
-    if port != local.port() {
-        return false;
-    }
-    let target: Option<IpAddr> = match host {
-        Host::V4(ip) => Some(IpAddr::V4(*ip)),
-        Host::V6(ip) => Some(IpAddr::V6(*ip)),
-        Host::Name(name) if name == "localhost" || name == "localhost." => None,
-        Host::Name(_) => return false,
-    };
-    let listen = local.ip();
-    match target {
-        // "localhost" is us if we listen on loopback or on every address.
-        None => listen.is_loopback() || listen.is_unspecified(),
-        Some(ip) if ip == listen => true,
-        // Listening on every address means every local address is us; the
-        // loopback and "any" addresses certainly are.
-        Some(ip) => listen.is_unspecified() && (ip.is_loopback() || ip.is_unspecified()),
-    }
-}
 // ANCHOR_END: loop_checks
 
 /// Is the client at `peer` allowed in?
@@ -262,7 +273,6 @@ pub fn write_refusal(
 mod tests {
     use super::*;
     use crate::message::{Parsed, parse_request};
-    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn request(raw: &str) -> RequestHead {
         match parse_request(raw.as_bytes()) {
@@ -277,30 +287,5 @@ mod tests {
         let other = request("GET http://a.test/ HTTP/1.1\r\nVia: 1.1 squid (webproxy)\r\n\r\n");
         assert!(carries_our_via(&ours));
         assert!(!carries_our_via(&other));
-    }
-
-    #[test]
-    fn own_address_is_a_loop() {
-        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
-        let lo = Host::V4(Ipv4Addr::LOCALHOST);
-        assert!(targets_ourselves(&lo, 8080, local));
-        assert!(!targets_ourselves(&lo, 8081, local));
-        assert!(targets_ourselves(
-            &Host::Name("localhost".into()),
-            8080,
-            local
-        ));
-        assert!(!targets_ourselves(
-            &Host::Name("a.test".into()),
-            8080,
-            local
-        ));
-        assert!(targets_ourselves(&Host::V6(Ipv6Addr::LOCALHOST), 8080, any));
-        assert!(!targets_ourselves(
-            &Host::V4(Ipv4Addr::new(10, 0, 0, 1)),
-            8080,
-            local
-        ));
     }
 }

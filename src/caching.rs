@@ -21,6 +21,7 @@
 use std::fmt;
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use crate::body::{self, Framing};
@@ -34,6 +35,7 @@ use crate::handler::{Handled, Handler, Request};
 use crate::headers::Headers;
 use crate::message::RequestHead;
 use crate::relay::{self, Connector, Exchange, Outcome, RelayError};
+use crate::stats::{self, Stats, Value};
 use crate::uri::{self, AbsoluteUri};
 
 /// What the cache did with one request, for the access log.
@@ -107,6 +109,16 @@ pub fn key_of(uri: &AbsoluteUri) -> String {
 pub struct Caching<H> {
     cache: Arc<Cache>,
     inner: H,
+    counts: Counts,
+}
+
+/// What the stats page shows of the cache's work: requests by outcome, and
+/// bytes sent, in all and from stored responses.
+#[derive(Default)]
+struct Counts {
+    by_result: [AtomicU64; 5],
+    bytes: AtomicU64,
+    bytes_from_cache: AtomicU64,
 }
 
 impl<H: Handler> Caching<H> {
@@ -114,6 +126,27 @@ impl<H: Handler> Caching<H> {
         Caching {
             cache: Arc::new(cache),
             inner,
+            counts: Counts::default(),
+        }
+    }
+
+    fn count(&self, note: CacheResult, result: &Result<Outcome, RelayError>) {
+        let n = |r: CacheResult| r as usize;
+        self.counts.by_result[n(note)].fetch_add(1, Ordering::Relaxed);
+        let bytes = match result {
+            Ok(outcome) => outcome.bytes,
+            Err(RelayError::Aborted { bytes, .. }) => *bytes,
+            Err(RelayError::Http(_)) => 0,
+        };
+        self.counts.bytes.fetch_add(bytes, Ordering::Relaxed);
+        // A revalidated response's body came from the store too.
+        if matches!(
+            note,
+            CacheResult::Hit | CacheResult::Stale | CacheResult::Revalidated
+        ) {
+            self.counts
+                .bytes_from_cache
+                .fetch_add(bytes, Ordering::Relaxed);
         }
     }
 }
@@ -138,10 +171,65 @@ impl<H: Handler> Handler for Caching<H> {
             RelayError::Http(e) => RelayError::Http(e.with_field("Cache-Status", note.fwd())),
             aborted => aborted,
         });
+        self.count(note, &result);
         Handled::Done {
             result,
             note: Some(note.as_str()),
         }
+    }
+
+    fn stats(&self, stats: &mut Stats) {
+        self.inner.stats(stats);
+        let get = |r: CacheResult| self.counts.by_result[r as usize].load(Ordering::Relaxed);
+        let hits = get(CacheResult::Hit) + get(CacheResult::Stale);
+        let lookups = hits + get(CacheResult::Miss) + get(CacheResult::Revalidated);
+        let store = self.cache.stats();
+        stats
+            .section("cache")
+            .row(
+                "cache_hits",
+                "hits (fresh or standing in)",
+                Value::Count(hits),
+            )
+            .row(
+                "cache_revalidated",
+                "revalidated (304)",
+                Value::Count(get(CacheResult::Revalidated)),
+            )
+            .row(
+                "cache_misses",
+                "misses",
+                Value::Count(get(CacheResult::Miss)),
+            )
+            .row(
+                "cache_bypassed",
+                "not cacheable (method)",
+                Value::Count(get(CacheResult::Bypass)),
+            )
+            .row(
+                "cache_hit_ratio",
+                "hit ratio, by requests",
+                stats::ratio(hits, lookups),
+            )
+            .row(
+                "cache_byte_hit_ratio",
+                "hit ratio, by bytes",
+                stats::ratio(
+                    self.counts.bytes_from_cache.load(Ordering::Relaxed),
+                    self.counts.bytes.load(Ordering::Relaxed),
+                ),
+            )
+            .row(
+                "cache_objects",
+                "stored objects",
+                Value::Count(store.entries as u64),
+            )
+            .row(
+                "cache_bytes",
+                "stored bytes",
+                Value::Bytes(store.bytes as u64),
+            )
+            .row("cache_evictions", "evictions", Value::Count(store.evicted));
     }
 }
 // ANCHOR_END: layer

@@ -20,6 +20,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::body::{self, Framing};
@@ -29,6 +30,7 @@ use crate::handler::{Handled, Handler, Request};
 use crate::message::RequestHead;
 use crate::relay::{self, ConnectError, Timeouts};
 use crate::respond::{respond_with_error, show};
+use crate::stats::{Stats, Value};
 use crate::tunnel::{self, PortPolicy, Tunnels};
 use crate::uri::{self, Authority};
 
@@ -46,11 +48,16 @@ pub struct TunnelConfig {
 pub struct Connect<H> {
     config: TunnelConfig,
     inner: H,
+    requests: AtomicU64,
 }
 
 impl<H: Handler> Connect<H> {
     pub fn new(config: TunnelConfig, inner: H) -> Connect<H> {
-        Connect { config, inner }
+        Connect {
+            config,
+            inner,
+            requests: AtomicU64::new(0),
+        }
     }
 }
 
@@ -63,6 +70,7 @@ impl<H: Handler> Handler for Connect<H> {
         if request.head.method != "CONNECT" {
             return self.inner.handle(conn, request);
         }
+        self.requests.fetch_add(1, Ordering::Relaxed);
         // The tunnel needs the socket itself, so the work happens once the
         // server has handed the connection (and its slot) over.
         let config = self.config.clone();
@@ -72,6 +80,28 @@ impl<H: Handler> Handler for Connect<H> {
         Handled::TakeOver(Box::new(move |conn, slot| {
             handle(&config, &head, conn, &timeouts, slot, started);
         }))
+    }
+
+    fn stats(&self, stats: &mut Stats) {
+        self.inner.stats(stats);
+        let tunnels = &self.config.tunnels;
+        stats
+            .section("tunnels")
+            .row(
+                "tunnels_open",
+                "open tunnels",
+                Value::Count(tunnels.active() as u64),
+            )
+            .row(
+                "tunnels_max",
+                "tunnel limit",
+                Value::Count(tunnels.max() as u64),
+            )
+            .row(
+                "connect_requests",
+                "CONNECT requests",
+                Value::Count(self.requests.load(Ordering::Relaxed)),
+            );
     }
 }
 // ANCHOR_END: layer

@@ -120,6 +120,17 @@ pub fn write_simple(
     write_page(out, status, content_type, &Headers::new(), body)
 }
 
+/// Like [`write_simple`], with extra header fields.
+pub fn write_simple_with(
+    out: &mut impl Write,
+    status: u16,
+    content_type: &str,
+    fields: &Headers,
+    body: &[u8],
+) -> io::Result<u64> {
+    write_page(out, status, content_type, fields, body)
+}
+
 fn write_page(
     out: &mut impl Write,
     status: u16,

@@ -17,7 +17,8 @@
 //! A layer answers what it knows about and passes the rest to the handler
 //! it wraps. So the server never changes after stage 2, and each stage's
 //! lesson is its new layer plus the line in `stages/stageN.rs` that puts it
-//! on.
+//! on. The server asks the same chain for figures for its stats page
+//! ([`Handler::stats`]), so each layer reports what it counts.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -26,6 +27,7 @@ use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::message::RequestHead;
 use crate::relay::{self, Connector, Outcome, RelayError, Timeouts};
+use crate::stats::Stats;
 use crate::uri;
 
 // ANCHOR: request
@@ -92,6 +94,12 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Answers one request whose head has been read from `conn`.
     fn handle(&self, conn: &mut Conn, request: &Request<'_>) -> Handled;
+
+    /// Adds this layer's figures to the proxy's own page ([`crate::stats`]).
+    /// A layer adds those of the handler it wraps first, then its own.
+    fn stats(&self, stats: &mut Stats) {
+        let _ = stats;
+    }
 }
 // ANCHOR_END: handler
 

@@ -32,6 +32,7 @@
 //! - [`upstream`]: idle upstream connections kept for the next request to the same origin.
 //! - [`handler`]: the trait between the server and what answers requests; the plain relay.
 //! - [`server`]: the concurrent server with persistent connections.
+//! - [`stats`]: the proxy's own pages: live figures, as HTML and JSON, and a PAC file.
 //! - [`cli::pool`]: stage 2's flags: threads, connection limit, idle timeout.
 //!
 //! ### Stage 3: a shared cache
@@ -80,6 +81,7 @@ pub mod respond;
 #[cfg_attr(feature = "starter-stage2", path = "../exercises/stage2/server.rs")]
 pub mod server;
 pub mod simple;
+pub mod stats;
 #[cfg_attr(feature = "starter-stage4", path = "../exercises/stage4/tunnel.rs")]
 pub mod tunnel;
 pub mod upstream;

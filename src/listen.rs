@@ -9,7 +9,7 @@
 //! SIGTERM) instead of leaking its threads.
 
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+
+use crate::uri::Host;
 
 /// Binds `addr` and prints the address we got, for people and for scripts
 /// (`--port 0` asks the system for any free port).
@@ -90,6 +92,44 @@ fn reachable(local: SocketAddr) -> SocketAddr {
 }
 // ANCHOR_END: shutdown
 
+// ANCHOR: own_address
+/// Would a connection to `host:port` reach this proxy, listening on
+/// `local`? A request for such a target is meant for the proxy itself (its
+/// own pages), or would come straight back to it if relayed: a loop
+/// (RFC 9110 §7.6.3 has Via for the loops this cannot see).
+pub fn is_own_address(host: &Host, port: u16, local: SocketAddr) -> bool {
+    if port != local.port() {
+        return false;
+    }
+    let listen = local.ip();
+    let target = match host {
+        Host::V4(ip) => IpAddr::V4(*ip),
+        // `::ffff:127.0.0.1` is 127.0.0.1 by another name.
+        Host::V6(ip) => ip.to_ipv4_mapped().map_or(IpAddr::V6(*ip), IpAddr::V4),
+        Host::Name(name) => {
+            let name = name.strip_suffix('.').unwrap_or(name);
+            // "localhost" is loopback (RFC 6761 §6.3); other names would need
+            // a DNS lookup, which this check must not make.
+            if !name.eq_ignore_ascii_case("localhost") {
+                return false;
+            }
+            return listen.is_loopback() || listen.is_unspecified();
+        }
+    };
+    if target == listen {
+        return true;
+    }
+    // Connecting to 0.0.0.0 or :: reaches this machine's loopback.
+    if target.is_unspecified() {
+        return listen.is_loopback() || listen.is_unspecified();
+    }
+    // Listening on every address: any address of this machine is us. The
+    // kernel knows which those are: only they can be bound.
+    listen.is_unspecified()
+        && (target.is_loopback() || UdpSocket::bind(SocketAddr::new(target, 0)).is_ok())
+}
+// ANCHOR_END: own_address
+
 // ANCHOR: signals
 /// How long requests in progress get to finish after SIGINT or SIGTERM.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -124,6 +164,50 @@ pub fn on_signals(shutdown: Shutdown, on_hangup: impl Fn() + Send + 'static) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_address_is_a_loop() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let lo = Host::V4(Ipv4Addr::LOCALHOST);
+        assert!(is_own_address(&lo, 8080, local));
+        assert!(!is_own_address(&lo, 8081, local));
+        assert!(is_own_address(&Host::Name("localhost".into()), 8080, local));
+        assert!(!is_own_address(&Host::Name("a.test".into()), 8080, local));
+        assert!(is_own_address(&Host::V6(Ipv6Addr::LOCALHOST), 8080, any));
+        assert!(!is_own_address(
+            &Host::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            8080,
+            local
+        ));
+    }
+
+    #[test]
+    fn other_spellings_of_our_address_are_us() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let mapped = Host::V6("::ffff:127.0.0.1".parse().unwrap());
+        assert!(is_own_address(&mapped, 8080, local));
+        assert!(is_own_address(
+            &Host::V4(Ipv4Addr::UNSPECIFIED),
+            8080,
+            local
+        ));
+        assert!(is_own_address(&Host::V6(Ipv6Addr::UNSPECIFIED), 8080, any));
+        assert!(is_own_address(&Host::Name("LOCALHOST.".into()), 8080, any));
+        // Listening everywhere, another loopback address is us too.
+        assert!(is_own_address(
+            &Host::V4(Ipv4Addr::new(127, 0, 0, 2)),
+            8080,
+            any
+        ));
+        // An address this machine does not have (TEST-NET-1) is not.
+        assert!(!is_own_address(
+            &Host::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            8080,
+            any
+        ));
+    }
 
     #[test]
     fn trigger_wakes_a_blocked_accept() {

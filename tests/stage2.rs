@@ -868,3 +868,84 @@ fn an_unknown_expectation_is_417() {
     client.assert_closed();
     assert_eq!(origin.hits(), 0);
 }
+
+/// Asks the proxy for one of its own pages, sent straight to it.
+fn own_page(proxy: SocketAddr, path: &str) -> Response {
+    Client::connect(proxy).request(&Req::get(path).host(&proxy.to_string()))
+}
+
+/// A figure from `/stats.json`, which is one flat object of numbers.
+fn figure(json: &str, key: &str) -> Option<String> {
+    let start = json.find(&format!("\"{key}\": "))? + key.len() + 4;
+    let rest = &json[start..];
+    Some(rest[..rest.find([',', '\n']).unwrap_or(rest.len())].to_string())
+}
+
+#[test]
+fn the_proxy_answers_for_itself_with_a_stats_page() {
+    let origin = echo_origin();
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    for i in 0..3 {
+        let response = client.request(&Req::get(&origin.url(&format!("/n/{i}"))));
+        assert_eq!(response.status, 200);
+    }
+    drop(client);
+
+    let json = own_page(proxy, "/stats.json");
+    assert_eq!(json.status, 200);
+    assert_eq!(json.header("Content-Type"), Some("application/json"));
+    assert_eq!(json.header("Cache-Control"), Some("no-store"));
+    let text = json.body_text();
+    // Three relayed requests, then this one.
+    assert_eq!(figure(&text, "requests").as_deref(), Some("4"), "{text}");
+    assert_eq!(
+        figure(&text, "upstream_opened").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        figure(&text, "upstream_reused").as_deref(),
+        Some("2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("[\"{}\", 3]", origin.authority())),
+        "the busiest hosts miss the origin: {text}"
+    );
+    assert_eq!(origin.hits(), 3, "a page request reached the origin");
+
+    let html = own_page(proxy, "/");
+    assert_eq!(html.status, 200);
+    assert_eq!(
+        html.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = html.body_text();
+    assert!(page.contains("This is a proxy"), "{page}");
+    assert!(page.contains("http-equiv=\"refresh\""), "{page}");
+    assert!(
+        !page.contains("src=\"http"),
+        "the page loads something from outside"
+    );
+
+    let pac = own_page(proxy, "/proxy.pac");
+    assert_eq!(pac.status, 200);
+    assert!(
+        pac.body_text().contains(&format!("PROXY {proxy}")),
+        "{}",
+        pac.body_text()
+    );
+}
+
+#[test]
+fn the_stats_page_is_reached_by_the_proxys_own_address_too() {
+    let proxy = proxy();
+    let response = get(proxy, &format!("http://{proxy}/stats.json"));
+    assert_eq!(response.status, 200);
+    assert!(response.body_text().contains("\"uptime_seconds\""));
+    // Other origin-form targets still get the explanation.
+    let other = own_page(proxy, "/elsewhere");
+    assert_eq!(other.status, 400);
+    assert!(other.body_text().contains("this is a proxy"));
+}

@@ -1299,3 +1299,21 @@ fn corrupt_cache_files_are_ignored() {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+#[test]
+fn the_stats_page_shows_the_hit_ratio() {
+    let bench = Bench::new();
+    let origin = bench.fixed(Reply::ok(text(1000)).header("Cache-Control", "max-age=60"));
+    let url = origin.url("/counted");
+    for _ in 0..4 {
+        assert_eq!(bench.get(&url).status, 200);
+    }
+    // On the same connection, so the last request has been counted.
+    let stats = bench.get(&format!("http://{}/stats.json", bench.proxy));
+    let text = stats.body_text();
+    assert!(text.contains("\"cache_hits\": 3"), "{text}");
+    assert!(text.contains("\"cache_misses\": 1"), "{text}");
+    assert!(text.contains("\"cache_hit_ratio\": 0.7500"), "{text}");
+    assert!(text.contains("\"cache_objects\": 1"), "{text}");
+    assert_eq!(origin.hits(), 1);
+}

@@ -590,7 +590,7 @@ fn a_request_for_the_proxy_itself_is_refused() {
     let port = f.proxy.port();
     for (url, target) in [
         (
-            format!("http://127.0.0.1:{port}/"),
+            format!("http://127.0.0.1:{port}/loop"),
             format!("127.0.0.1:{port}"),
         ),
         (
@@ -679,4 +679,29 @@ fn smoke_test_of_the_stage5_binary_with_block() {
         wait_for_status(running.addr, &origin.url("/later/x"), 403),
         "the running binary did not pick up the edit"
     );
+}
+
+#[test]
+fn the_stats_page_counts_blocked_requests_and_every_layer() {
+    let f = Setup::block("ads.test\n").start();
+    let (client, response) = send(f.proxy, &Req::get("http://ads.test/banner"));
+    assert_eq!(response.status, 403);
+    // The refusal is counted before its connection closes.
+    drop(client);
+    let counted = eventually(Duration::from_secs(5), || {
+        get(f.proxy, &format!("http://{}/stats.json", f.proxy))
+            .body_text()
+            .contains("\"requests_blocked\": 1")
+    });
+    assert!(counted, "the blocked request was not counted");
+    let stats = get(f.proxy, &format!("http://{}/stats.json", f.proxy));
+    assert_eq!(stats.status, 200);
+    let text = stats.body_text();
+    assert!(text.contains("\"requests_blocked\": 1"), "{text}");
+    assert!(text.contains("\"clients_refused\": 0"), "{text}");
+    assert!(text.contains("\"rules\": 1"), "{text}");
+    // The layers below report too: the cache and the tunnels.
+    for key in ["cache_hit_ratio", "tunnels_open", "upstream_reuse_ratio"] {
+        assert!(text.contains(&format!("\"{key}\"")), "no {key}: {text}");
+    }
 }
