@@ -94,6 +94,10 @@ impl Conn {
     }
 
     pub fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        // A system call per request adds up; most requests keep the value.
+        if self.read_timeout == Some(timeout) {
+            return Ok(());
+        }
         self.stream.set_read_timeout(Some(timeout))?;
         self.read_timeout = Some(timeout);
         Ok(())
@@ -209,6 +213,39 @@ impl Conn {
         }
     }
     // ANCHOR_END: read_head
+
+    // ANCHOR: step
+    /// Takes a complete request head from what is buffered, if there is one;
+    /// `Ok(None)` when more bytes are needed.
+    pub fn take_request_head(&mut self) -> Result<Option<RequestHead>, HttpError> {
+        if self.start == self.end {
+            return Ok(None);
+        }
+        match message::parse_request(self.buffered())? {
+            Parsed::Complete(head, used) => {
+                self.start += used;
+                Ok(Some(head))
+            }
+            Parsed::Partial => Ok(None),
+        }
+    }
+
+    /// One read into the buffer, waiting at most the read timeout: `Ok(0)`
+    /// when the peer closed. For callers that read a head in steps and do
+    /// something else between them.
+    pub fn read_some(&mut self) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.end - self.start > message::MAX_HEAD_BYTES {
+            // The parser has seen this much and still wants more: it will
+            // say so with the right status on the next look.
+            return Ok(1);
+        }
+        self.fill_more(message::MAX_HEAD_BYTES)
+    }
+    // ANCHOR_END: step
 
     /// Reads one request head, however many reads it takes.
     pub fn read_request_head(&mut self) -> Result<RequestHead, HeadError> {

@@ -31,6 +31,7 @@
 //! - [`pool`]: a fixed-size thread pool with a bounded queue.
 //! - [`upstream`]: idle upstream connections kept for the next request to the same origin.
 //! - [`handler`]: the trait between the server and what answers requests; the plain relay.
+//! - [`waiting`]: the waiting room: idle and slow connections wait without a worker.
 //! - [`server`]: the concurrent server with persistent connections.
 //! - [`stats`]: the proxy's own pages: live figures, as HTML and JSON, and a PAC file.
 //! - [`cli::pool`]: stage 2's flags: threads, connection limit, idle timeout.
@@ -85,6 +86,7 @@ pub mod stats;
 #[cfg_attr(feature = "starter-stage4", path = "../exercises/stage4/tunnel.rs")]
 pub mod tunnel;
 pub mod upstream;
+pub mod waiting;
 // ANCHOR: starter_module
 #[cfg_attr(feature = "starter-stage1", path = "../exercises/stage1/uri.rs")]
 pub mod uri;

@@ -7,12 +7,12 @@
 //!    cap, a client gets a 503 at once and its connection is closed; nothing
 //!    piles up in an unbounded backlog. The cap is counted by an RAII
 //!    [`Slot`], so no error path can leak a connection slot.
-//! 2. **Persistent connections without hogging workers.** HTTP/1.1 keeps a
-//!    client connection open between requests (RFC 9112 §9.3). A worker that
-//!    blocks on an idle connection is a worker nobody else can use, so an
-//!    idle connection waits in short slices, and when other connections are
-//!    queued it goes back to the end of the queue instead. Workers serve
-//!    requests, not connections.
+//! 2. **Workers serve requests, not connections.** HTTP/1.1 keeps a client
+//!    connection open between requests (RFC 9112 §9.3), and a client may
+//!    send its head slowly. A worker that waited on such a connection would
+//!    be a worker nobody else could use, so a connection with no complete
+//!    request waits in the [`crate::waiting`] room, where one thread
+//!    watches them all, and comes back to the pool when bytes arrive.
 //! 3. **Timeouts on every socket.** A client that stops halfway, or an origin
 //!    that never answers, costs one timeout and then its connection, never a
 //!    thread forever.
@@ -27,11 +27,12 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crate::conn::{Conn, HeadError, is_timeout};
+use crate::conn::{Conn, is_timeout};
 use crate::error::{HttpError, write_error};
 use crate::forward::Persist;
 use crate::handler::{Handled, Handler, Request};
@@ -43,6 +44,7 @@ use crate::respond::{finish, log_access, respond_with_error, show};
 use crate::stats::{self, Page, Stats, Value};
 use crate::upstream::{Pool, PoolConfig};
 use crate::uri;
+use crate::waiting::{Parked, WaitingRoom};
 
 /// How the server is sized and timed.
 #[derive(Clone, Debug)]
@@ -67,9 +69,11 @@ impl Default for Config {
     }
 }
 
-/// How long an idle connection holds a worker before checking whether
-/// someone else is waiting for it.
-const IDLE_SLICE: Duration = Duration::from_millis(100);
+/// How long a worker that just answered a request waits for the next one on
+/// the same connection before parking it, when no other connection needs a
+/// worker. Clients that send their next request at once (pipelines,
+/// benchmarks, page loads) then skip the waiting room's round trip.
+const LINGER: Duration = Duration::from_millis(2);
 
 /// The stage 2 server: connections in, requests handed to a [`Handler`].
 pub struct Server {
@@ -86,6 +90,8 @@ struct Shared {
     upstream: Pool,
     shutdown: Shutdown,
     counters: Counters,
+    /// Set once the room's thread runs; it needs a handle on this struct.
+    room: OnceLock<WaitingRoom<Client>>,
 }
 
 /// What the server itself counts, for its stats page.
@@ -116,8 +122,17 @@ struct Client {
     conn: Conn,
     peer: Option<SocketAddr>,
     idle_since: Instant,
+    /// When the first byte of a head that is not complete yet arrived: the
+    /// whole head must arrive within the read timeout from then.
+    head_since: Option<Instant>,
     // Held, never read: dropping the Client frees the place.
     _slot: Slot,
+}
+
+impl Parked for Client {
+    fn fd(&self) -> RawFd {
+        self.conn.stream().as_raw_fd()
+    }
 }
 
 impl Server {
@@ -150,7 +165,20 @@ impl Server {
                 requests: AtomicU64::new(0),
                 hosts: Mutex::new(HashMap::new()),
             },
+            room: OnceLock::new(),
         });
+        // The room holds only a weak handle on the server, so that nothing
+        // keeps the server alive in a cycle.
+        let ready = Arc::downgrade(&shared);
+        let room = WaitingRoom::start(
+            move |client| {
+                if let Some(shared) = Weak::upgrade(&ready) {
+                    schedule(&shared, client);
+                }
+            },
+            expire,
+        )?;
+        let _ = shared.room.set(room);
         log::info!(
             "serving with {} worker threads, at most {} connections",
             pool.threads(),
@@ -173,9 +201,12 @@ impl Server {
                 }
             }
         }
-        // Dropping the pool lets the queued connections finish: idle ones
-        // close at their next look at the shutdown flag.
+        // Waiting connections are closed, queued ones finish their request
+        // and close (a stopping server parks nobody), then the workers end.
         drop(listener);
+        if let Some(room) = shared.room.get() {
+            room.stop();
+        }
         drop(pool);
         Ok(())
     }
@@ -219,6 +250,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         conn,
         peer,
         idle_since: Instant::now(),
+        head_since: None,
         _slot: slot,
     };
     schedule(shared, client);
@@ -239,77 +271,107 @@ fn schedule(shared: &Arc<Shared>, client: Client) {
     }
 }
 
-/// What to do with a connection after waiting on it.
-enum Wait {
-    Ready,
-    Yield,
+/// Where a connection stands after a look for its next request.
+enum Next {
+    /// A whole head: serve it.
+    Request(RequestHead),
+    /// Nothing complete yet: wait in the room, without a worker.
+    Park,
+    /// The client closed, or the connection failed: nobody to answer.
     Close,
+    /// The client sent something that deserves an error response.
+    Error(HttpError),
 }
 
-// ANCHOR: wait_for_request
-/// Waits for the next request on a persistent connection. Gives the worker
-/// back (`Yield`) when other connections are queued, and gives up (`Close`)
-/// when the client has been idle for the idle timeout.
-fn wait_for_request(shared: &Shared, client: &mut Client) -> Wait {
-    let idle_limit = shared.config.timeouts.client_idle;
+// ANCHOR: next_request
+/// Looks for the next request on `client`: takes it from what is buffered,
+/// else reads once. A worker waits for bytes only briefly (`LINGER`), only
+/// for a client that has sent nothing of its next head yet, and only when
+/// no other connection is queued for a worker; anything slower is parked.
+fn next_request(shared: &Shared, client: &mut Client) -> Next {
     loop {
-        let idle = client.idle_since.elapsed();
-        if idle >= idle_limit {
-            // Look once more before closing: a request that arrived while
-            // the connection waited in the queue for a worker means the
-            // proxy was slow, not that the client was idle.
-            let ready = client
-                .conn
-                .set_read_timeout(Duration::from_millis(1))
-                .is_ok()
-                && matches!(client.conn.wait_readable(), Ok(true));
-            return if ready { Wait::Ready } else { Wait::Close };
+        match client.conn.take_request_head() {
+            Ok(Some(request)) => return Next::Request(request),
+            Ok(None) => {}
+            Err(error) => return Next::Error(error),
         }
-        let slice = (idle_limit - idle).min(IDLE_SLICE);
-        if client.conn.set_read_timeout(slice).is_err() {
-            return Wait::Close;
+        let partial = !client.conn.buffered().is_empty();
+        if partial && client.head_since.is_none() {
+            client.head_since = Some(Instant::now());
         }
-        match client.conn.wait_readable() {
-            Ok(true) => return Wait::Ready,
-            Ok(false) => return Wait::Close,
-            Err(e) if is_timeout(&e) => {
-                if shared.shutdown.is_triggered() {
-                    return Wait::Close;
-                }
-                if shared.pool.waiting() > 0 {
-                    return Wait::Yield;
-                }
+        let linger = !partial && shared.pool.waiting() == 0;
+        // Handed over by the room, the socket has bytes: the read returns at
+        // once. Otherwise it waits at most LINGER, or barely at all.
+        let wait = if linger {
+            LINGER
+        } else {
+            Duration::from_micros(100)
+        };
+        if client.conn.set_read_timeout(wait).is_err() {
+            return Next::Close;
+        }
+        match client.conn.read_some() {
+            Ok(0) if partial => {
+                let why = "connection closed in the middle of the request head";
+                return Next::Error(HttpError::bad_request(why));
             }
-            Err(_) => return Wait::Close,
+            Ok(0) => return Next::Close,
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => return Next::Park,
+            Err(_) => return Next::Close,
         }
     }
 }
-// ANCHOR_END: wait_for_request
+// ANCHOR_END: next_request
+
+/// Sends `client` to the waiting room until its next bytes, or its
+/// deadline: the idle timeout, or the time left for a head it started.
+fn park(shared: &Shared, client: Client) {
+    let timeouts = &shared.config.timeouts;
+    let deadline = match client.head_since {
+        Some(since) => since + timeouts.client_read,
+        None => client.idle_since + timeouts.client_idle,
+    };
+    match shared.room.get() {
+        Some(room) if !shared.shutdown.is_triggered() => room.park(client, deadline),
+        // Stopping: a connection between requests is simply closed.
+        _ => client.conn.close(),
+    }
+}
+
+/// A parked connection's deadline passed. Idle: close it. In the middle of
+/// a head: that is the 408 the read timeout promises (RFC 9110 §15.5.9),
+/// written without waiting, since this runs on the room's thread.
+fn expire(mut client: Client) {
+    if client.head_since.is_some() {
+        let _ = client.conn.stream().set_nonblocking(true);
+        let error = HttpError::new(408, "timed out waiting for the rest of the request head");
+        let started = client.head_since.unwrap_or_else(Instant::now);
+        respond_with_error(&mut client.conn, client.peer, None, &error, started);
+    }
+    client.conn.close();
+}
 
 // ANCHOR: serve
 /// Serves requests on one connection until it closes or has to wait.
 fn serve(shared: Arc<Shared>, mut client: Client) {
     loop {
-        match wait_for_request(&shared, &mut client) {
-            Wait::Ready => {}
-            Wait::Yield => return schedule(&shared, client),
-            Wait::Close => return client.conn.close(),
-        }
-        let timeouts = &shared.config.timeouts;
-        if client.conn.set_read_timeout(timeouts.client_read).is_err() {
-            return client.conn.close();
-        }
-        let started = Instant::now();
-        let request = match client.conn.read_request_head() {
-            Ok(request) => request,
-            Err(HeadError::Http(error)) => {
+        let started = client.head_since.unwrap_or_else(Instant::now);
+        let request = match next_request(&shared, &mut client) {
+            Next::Request(request) => request,
+            Next::Park => return park(&shared, client),
+            Next::Close => return client.conn.close(),
+            Next::Error(error) => {
                 respond_with_error(&mut client.conn, client.peer, None, &error, started);
                 return client.conn.close();
             }
-            Err(HeadError::Closed | HeadError::Idle | HeadError::Io(_)) => {
-                return client.conn.close();
-            }
         };
+        client.head_since = None;
+        let timeouts = &shared.config.timeouts;
+        // The body, if any, may take the full read timeout.
+        if client.conn.set_read_timeout(timeouts.client_read).is_err() {
+            return client.conn.close();
+        }
         shared.count(&request);
         if let Some(page) = own_page(&request, shared.local_addr) {
             serve_page(&shared, &mut client, &request, page, started);

@@ -826,6 +826,30 @@ fn idle_persistent_connections_do_not_starve_new_clients() {
 }
 
 #[test]
+fn a_slow_request_head_does_not_hold_a_worker() {
+    // Two workers, and four clients that each send half a head and stop.
+    // A worker that waited for the rest would be held for the whole read
+    // timeout (30 s here), longer than this test's client waits.
+    let timeouts = Timeouts {
+        client_read: Duration::from_secs(30),
+        ..test_timeouts()
+    };
+    let origin = Origin::fixed(Reply::ok("served"));
+    let proxy = proxy_with(2, 16, timeouts);
+    let slow: Vec<Client> = (0..4)
+        .map(|_| {
+            let mut client = Client::connect(proxy);
+            client.send(format!("GET {} HTTP/1.1\r\nHo", origin.url("/slow")).into_bytes());
+            client
+        })
+        .collect();
+    let response = get(proxy, &origin.url("/ordinary"));
+    assert_eq!(response.body_text(), "served");
+    assert_eq!(origin.hits_for("/slow"), 0);
+    drop(slow);
+}
+
+#[test]
 fn a_request_that_waited_for_a_worker_is_served_not_dropped() {
     // One worker, busy for longer than the idle timeout. A client that sent
     // its request meanwhile was never idle: the proxy was slow, and the

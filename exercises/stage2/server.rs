@@ -1,6 +1,6 @@
 // Starter code for stage 2, exercise 3 (see exercises/stage2/HINTS.md).
 // With `--features starter-stage2` this file replaces src/server.rs. Only
-// `wait_for_request` is left for you; everything else is the reference code.
+// `next_request` is left for you; everything else is the reference code.
 //! The concurrent server of stage 2 and later: accept, admit, serve.
 //!
 //! Three rules shape it:
@@ -10,12 +10,12 @@
 //!    cap, a client gets a 503 at once and its connection is closed; nothing
 //!    piles up in an unbounded backlog. The cap is counted by an RAII
 //!    [`Slot`], so no error path can leak a connection slot.
-//! 2. **Persistent connections without hogging workers.** HTTP/1.1 keeps a
-//!    client connection open between requests (RFC 9112 §9.3). A worker that
-//!    blocks on an idle connection is a worker nobody else can use, so an
-//!    idle connection waits in short slices, and when other connections are
-//!    queued it goes back to the end of the queue instead. Workers serve
-//!    requests, not connections.
+//! 2. **Workers serve requests, not connections.** HTTP/1.1 keeps a client
+//!    connection open between requests (RFC 9112 §9.3), and a client may
+//!    send its head slowly. A worker that waited on such a connection would
+//!    be a worker nobody else could use, so a connection with no complete
+//!    request waits in the [`crate::waiting`] room, where one thread
+//!    watches them all, and comes back to the pool when bytes arrive.
 //! 3. **Timeouts on every socket.** A client that stops halfway, or an origin
 //!    that never answers, costs one timeout and then its connection, never a
 //!    thread forever.
@@ -30,11 +30,12 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crate::conn::{Conn, HeadError, is_timeout};
+use crate::conn::{Conn, is_timeout};
 use crate::error::{HttpError, write_error};
 use crate::forward::Persist;
 use crate::handler::{Handled, Handler, Request};
@@ -46,6 +47,7 @@ use crate::respond::{finish, log_access, respond_with_error, show};
 use crate::stats::{self, Page, Stats, Value};
 use crate::upstream::{Pool, PoolConfig};
 use crate::uri;
+use crate::waiting::{Parked, WaitingRoom};
 
 /// How the server is sized and timed.
 #[derive(Clone, Debug)]
@@ -70,9 +72,11 @@ impl Default for Config {
     }
 }
 
-/// How long an idle connection holds a worker before checking whether
-/// someone else is waiting for it.
-const IDLE_SLICE: Duration = Duration::from_millis(100);
+/// How long a worker that just answered a request waits for the next one on
+/// the same connection before parking it, when no other connection needs a
+/// worker. Clients that send their next request at once (pipelines,
+/// benchmarks, page loads) then skip the waiting room's round trip.
+const LINGER: Duration = Duration::from_millis(2);
 
 /// The stage 2 server: connections in, requests handed to a [`Handler`].
 pub struct Server {
@@ -89,6 +93,8 @@ struct Shared {
     upstream: Pool,
     shutdown: Shutdown,
     counters: Counters,
+    /// Set once the room's thread runs; it needs a handle on this struct.
+    room: OnceLock<WaitingRoom<Client>>,
 }
 
 /// What the server itself counts, for its stats page.
@@ -119,8 +125,17 @@ struct Client {
     conn: Conn,
     peer: Option<SocketAddr>,
     idle_since: Instant,
+    /// When the first byte of a head that is not complete yet arrived: the
+    /// whole head must arrive within the read timeout from then.
+    head_since: Option<Instant>,
     // Held, never read: dropping the Client frees the place.
     _slot: Slot,
+}
+
+impl Parked for Client {
+    fn fd(&self) -> RawFd {
+        self.conn.stream().as_raw_fd()
+    }
 }
 
 impl Server {
@@ -153,7 +168,20 @@ impl Server {
                 requests: AtomicU64::new(0),
                 hosts: Mutex::new(HashMap::new()),
             },
+            room: OnceLock::new(),
         });
+        // The room holds only a weak handle on the server, so that nothing
+        // keeps the server alive in a cycle.
+        let ready = Arc::downgrade(&shared);
+        let room = WaitingRoom::start(
+            move |client| {
+                if let Some(shared) = Weak::upgrade(&ready) {
+                    schedule(&shared, client);
+                }
+            },
+            expire,
+        )?;
+        let _ = shared.room.set(room);
         log::info!(
             "serving with {} worker threads, at most {} connections",
             pool.threads(),
@@ -176,9 +204,12 @@ impl Server {
                 }
             }
         }
-        // Dropping the pool lets the queued connections finish: idle ones
-        // close at their next look at the shutdown flag.
+        // Waiting connections are closed, queued ones finish their request
+        // and close (a stopping server parks nobody), then the workers end.
         drop(listener);
+        if let Some(room) = shared.room.get() {
+            room.stop();
+        }
         drop(pool);
         Ok(())
     }
@@ -222,6 +253,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         conn,
         peer,
         idle_since: Instant::now(),
+        head_since: None,
         _slot: slot,
     };
     schedule(shared, client);
@@ -242,65 +274,95 @@ fn schedule(shared: &Arc<Shared>, client: Client) {
     }
 }
 
-/// What to do with a connection after waiting on it.
-enum Wait {
-    Ready,
-    Yield,
+/// Where a connection stands after a look for its next request.
+enum Next {
+    /// A whole head: serve it.
+    Request(RequestHead),
+    /// Nothing complete yet: wait in the room, without a worker.
+    Park,
+    /// The client closed, or the connection failed: nobody to answer.
     Close,
+    /// The client sent something that deserves an error response.
+    Error(HttpError),
 }
 
-// ANCHOR: wait_for_request
-/// Waits for the next request on a persistent connection. Gives the worker
-/// back (`Yield`) when other connections are queued, and gives up (`Close`)
-/// when the client has been idle for the idle timeout.
-fn wait_for_request(shared: &Shared, client: &mut Client) -> Wait {
-    // TODO(exercise 3): wait until the client's next request starts to
-    // arrive, without holding a worker hostage.
+// ANCHOR: next_request
+/// Looks for the next request on `client`: takes it from what is buffered,
+/// else reads once. A worker waits for bytes only briefly (`LINGER`), only
+/// for a client that has sent nothing of its next head yet, and only when
+/// no other connection is queued for a worker; anything slower is parked.
+fn next_request(shared: &Shared, client: &mut Client) -> Next {
+    // TODO(exercise 3): find the client's next request without holding a
+    // worker for a client that is slow or idle.
     //
-    // - `client.conn.wait_readable()` blocks until a byte is buffered
-    //   (`Ok(true)`), the client closed (`Ok(false)`), or the read timeout
-    //   set with `client.conn.set_read_timeout` expires (an error for which
-    //   `is_timeout` is true). A timeout loses nothing.
-    // - Wait in slices of at most `IDLE_SLICE`. After an empty slice, if
-    //   other connections wait for a worker (`shared.pool.waiting() > 0`),
-    //   give this worker back: `Wait::Yield` puts this connection at the end
-    //   of the queue. Otherwise wait another slice.
-    // - The client has been idle since `client.idle_since`. Once that is
-    //   `shared.config.timeouts.client_idle` ago, close (`Wait::Close`)...
-    // - ...but look once more first, without waiting more than a
-    //   millisecond: a request that arrived while this connection sat in
-    //   the queue behind busy workers means the proxy was slow, not that the
-    //   client was idle. Serve it.
-    // - A byte is ready: `Wait::Ready`. The client closed, or any other
-    //   error: `Wait::Close`.
-    todo!("stage 2, exercise 3: wait_for_request")
+    // - `client.conn.take_request_head()` gives a whole head from what is
+    //   buffered (`Ok(Some(head))` -> `Next::Request`), says more bytes are
+    //   needed (`Ok(None)`), or finds an error (`Err(e)` -> `Next::Error`).
+    // - Otherwise read once more: `client.conn.read_some()` returns how many
+    //   bytes came (0: the client closed) or an error, for which `is_timeout`
+    //   is true when the read timeout (`client.conn.set_read_timeout`)
+    //   passed. Then look at the buffer again.
+    // - How long may that read wait? `LINGER` only when the client has sent
+    //   nothing of its next head (`client.conn.buffered()` is empty) and no
+    //   other connection waits for a worker (`shared.pool.waiting() == 0`);
+    //   otherwise a hundred microseconds, just enough to take what is there.
+    // - A timeout: `Next::Park`, the waiting room wakes the connection when
+    //   bytes arrive. Record when a head started (`client.head_since`) the
+    //   first time you see part of one: its deadline counts from there.
+    // - The client closed: `Next::Close`, or, in the middle of a head, a
+    //   400 (`Next::Error`). Any other error: `Next::Close`.
+    todo!("stage 2, exercise 3: next_request")
 }
-// ANCHOR_END: wait_for_request
+// ANCHOR_END: next_request
+
+/// Sends `client` to the waiting room until its next bytes, or its
+/// deadline: the idle timeout, or the time left for a head it started.
+fn park(shared: &Shared, client: Client) {
+    let timeouts = &shared.config.timeouts;
+    let deadline = match client.head_since {
+        Some(since) => since + timeouts.client_read,
+        None => client.idle_since + timeouts.client_idle,
+    };
+    match shared.room.get() {
+        Some(room) if !shared.shutdown.is_triggered() => room.park(client, deadline),
+        // Stopping: a connection between requests is simply closed.
+        _ => client.conn.close(),
+    }
+}
+
+/// A parked connection's deadline passed. Idle: close it. In the middle of
+/// a head: that is the 408 the read timeout promises (RFC 9110 §15.5.9),
+/// written without waiting, since this runs on the room's thread.
+fn expire(mut client: Client) {
+    if client.head_since.is_some() {
+        let _ = client.conn.stream().set_nonblocking(true);
+        let error = HttpError::new(408, "timed out waiting for the rest of the request head");
+        let started = client.head_since.unwrap_or_else(Instant::now);
+        respond_with_error(&mut client.conn, client.peer, None, &error, started);
+    }
+    client.conn.close();
+}
 
 // ANCHOR: serve
 /// Serves requests on one connection until it closes or has to wait.
 fn serve(shared: Arc<Shared>, mut client: Client) {
     loop {
-        match wait_for_request(&shared, &mut client) {
-            Wait::Ready => {}
-            Wait::Yield => return schedule(&shared, client),
-            Wait::Close => return client.conn.close(),
-        }
-        let timeouts = &shared.config.timeouts;
-        if client.conn.set_read_timeout(timeouts.client_read).is_err() {
-            return client.conn.close();
-        }
-        let started = Instant::now();
-        let request = match client.conn.read_request_head() {
-            Ok(request) => request,
-            Err(HeadError::Http(error)) => {
+        let started = client.head_since.unwrap_or_else(Instant::now);
+        let request = match next_request(&shared, &mut client) {
+            Next::Request(request) => request,
+            Next::Park => return park(&shared, client),
+            Next::Close => return client.conn.close(),
+            Next::Error(error) => {
                 respond_with_error(&mut client.conn, client.peer, None, &error, started);
                 return client.conn.close();
             }
-            Err(HeadError::Closed | HeadError::Idle | HeadError::Io(_)) => {
-                return client.conn.close();
-            }
         };
+        client.head_since = None;
+        let timeouts = &shared.config.timeouts;
+        // The body, if any, may take the full read timeout.
+        if client.conn.set_read_timeout(timeouts.client_read).is_err() {
+            return client.conn.close();
+        }
         shared.count(&request);
         if let Some(page) = own_page(&request, shared.local_addr) {
             serve_page(&shared, &mut client, &request, page, started);

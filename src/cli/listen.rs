@@ -73,6 +73,12 @@ impl ListenArgs {
         program: &str,
         on_hangup: impl Fn() + Send + 'static,
     ) -> (TcpListener, Shutdown) {
+        // Signals first: once the address is announced, a script may send
+        // one, and SIGHUP's default action would end the process.
+        let shutdown = Shutdown::new();
+        if let Err(e) = listen::on_signals(shutdown.clone(), on_hangup) {
+            fail(program, format!("cannot set up signal handling: {e}"));
+        }
         let addr = self.listen_addr();
         let listener = listen::bind_and_announce(addr).unwrap_or_else(|e| {
             let hint = match e.kind() {
@@ -84,10 +90,6 @@ impl ListenArgs {
             };
             fail(program, format!("cannot listen on {addr}: {e}{hint}"))
         });
-        let shutdown = Shutdown::new();
-        if let Err(e) = listen::on_signals(shutdown.clone(), on_hangup) {
-            fail(program, format!("cannot set up signal handling: {e}"));
-        }
         (listener, shutdown)
     }
 }
