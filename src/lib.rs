@@ -72,5 +72,10 @@ pub mod tunnel;
 pub mod uri;
 // ANCHOR_END: starter_module
 
+/// The proxy's name, wherever it names itself: its `Via` entry (RFC 9110
+/// §7.6.3), its error pages and its cache files. One constant, so the
+/// loop check that looks for our `Via` can never disagree with what we send.
+pub const NAME: &str = "webproxy";
+
 #[cfg(test)]
 mod test_util;
