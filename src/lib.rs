@@ -65,7 +65,6 @@ pub mod relay;
 #[cfg_attr(feature = "starter-stage2", path = "../exercises/stage2/server.rs")]
 pub mod server;
 pub mod simple;
-#[cfg_attr(feature = "starter-stage4", path = "../exercises/stage4/tunnel.rs")]
 pub mod tunnel;
 // ANCHOR: starter_module
 #[cfg_attr(feature = "starter-stage1", path = "../exercises/stage1/uri.rs")]
