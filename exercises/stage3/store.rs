@@ -613,10 +613,7 @@ const NOT_UPDATED_BY_304: &[&str] = &["content-length", "vary"];
 /// in place; fields it does not carry are kept.
 pub fn merge_304_headers(stored: &Headers, validated: &Headers) -> Headers {
     let mut merged = stored.clone();
-    let named_by_connection: Vec<String> = validated
-        .list("connection")
-        .map(str::to_ascii_lowercase)
-        .collect();
+    let named_by_connection = crate::forward::named_by_connection(validated);
     let mut done: Vec<String> = Vec::new();
     for field in validated {
         let name = field.name.to_ascii_lowercase();
