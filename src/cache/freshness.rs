@@ -25,7 +25,7 @@
 use std::time::SystemTime;
 
 use super::control::{DELTA_SECONDS_MAX, RequestDirectives, ResponseDirectives, delta_seconds};
-use super::store::StoredResponse;
+use super::variant::StoredResponse;
 use crate::headers::Headers;
 
 /// The heuristic lifetime is capped at one day: a file untouched for ten
