@@ -24,7 +24,7 @@
 //! preceded by its length so no escaping is needed. Numbers are decimal.
 //!
 //! ```text
-//! webproxy-cache 1                 magic and format version
+//! webproxy-cache 1                 magic (crate::NAME) and format version
 //! key <n>                          n bytes of key, then a newline
 //! request-time <secs>.<nanos>      since 1970-01-01 UTC
 //! response-time <secs>.<nanos>

@@ -265,6 +265,17 @@ impl OriginFailure {
     }
 }
 
+impl std::fmt::Display for OriginFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OriginFailure::Unreachable => "the origin could not be reached",
+            OriginFailure::ErrorStatus => "the origin answered with a server error",
+        })
+    }
+}
+
+impl std::error::Error for OriginFailure {}
+
 // ANCHOR: stale_on_error
 /// When the origin fails, may we answer with the stale stored `r` instead of
 /// an error page?

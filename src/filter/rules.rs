@@ -537,7 +537,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_an_error_naming_it() {
-        let missing = std::env::temp_dir().join("webproxy-no-such-rule-file.txt");
+        let missing = std::env::temp_dir().join(format!("{}-no-such-rule-file.txt", crate::NAME));
         match RuleSet::load(std::slice::from_ref(&missing), &[]) {
             Err(e) => {
                 assert_eq!(e.file, missing);
