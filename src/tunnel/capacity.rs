@@ -19,9 +19,10 @@
 //! the thread count. The worker pool and the connection limit stay in the HTTP
 //! core.
 //!
-//! Threads come from a small cache ([`super::threads`]) rather than being
-//! started afresh for every tunnel. RFC 9110 §9.3.6 says nothing about
-//! limits; this is what keeps a proxy that offers CONNECT alive under load.
+//! Threads come from a small cache ([`ThreadCache`](super::ThreadCache))
+//! rather than being started afresh for every tunnel. RFC 9110 §9.3.6 says
+//! nothing about limits; this is what keeps a proxy that offers CONNECT
+//! alive under load.
 
 use std::io;
 use std::net::TcpStream;

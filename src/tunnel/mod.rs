@@ -22,7 +22,6 @@
 //! timeout, the `200 Connection established` reply) lives in the HTTP core
 //! (`crate::connect`); this module takes over once both sockets are ready.
 //!
-//!
 //! # Where things are
 //!
 //! - [`ports`]: the port policy, which ports a CONNECT may reach at all.

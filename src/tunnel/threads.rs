@@ -24,7 +24,7 @@ const THREAD_KEEP: Duration = Duration::from_secs(30);
 /// Tunnel threads that, once done, wait for another job instead of exiting.
 /// Unlike the HTTP worker pool it has no fixed size: the tunnel limit
 /// already caps how many jobs run at once, and idle threads leave after
-/// [`THREAD_KEEP`].
+/// `THREAD_KEEP`.
 pub struct ThreadCache {
     /// One channel per idle thread; sending a job wakes that thread.
     idle: Mutex<Vec<mpsc::Sender<Job>>>,
