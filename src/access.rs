@@ -206,7 +206,7 @@ pub fn check_request(
     // One Arc clone: the rules cannot change under us during this check,
     // and a reload meanwhile does not wait for us.
     let rules = config.rules.current();
-    match rules.check(&host.to_string(), path) {
+    match rules.check(host, path) {
         Verdict::Allow => Ok(()),
         Verdict::Block(refusal) => Err(Denied::Rule(refusal)),
     }

@@ -145,7 +145,13 @@ fn write_page(
     )
     .into_bytes();
     fields.write_to(&mut response)?;
-    response.extend_from_slice(b"Via: 1.1 webproxy\r\nConnection: close\r\n\r\n");
+    // The version is the one on our status line above. Not `forward::VIA`:
+    // this module sits below `forward`, and importing it would make a loop.
+    write!(
+        response,
+        "Via: 1.1 {}\r\nConnection: close\r\n\r\n",
+        crate::NAME
+    )?;
     response.extend_from_slice(body);
     out.write_all(&response)?;
     out.flush()?;
@@ -165,6 +171,7 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"));
         assert!(text.contains("Content-Length: 15\r\n"));
         assert!(text.contains("Connection: close\r\n"));
+        assert!(text.contains(&format!("Via: {}\r\n", crate::forward::VIA)));
         assert!(text.ends_with("\r\n\r\nno Host header\n"));
     }
 }

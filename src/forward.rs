@@ -21,8 +21,29 @@ use crate::body::Framing;
 use crate::headers::Headers;
 use crate::uri::AbsoluteUri;
 
-/// Our entry in `Via` headers: protocol version and a pseudonym.
-pub const VIA: &str = "1.1 webproxy";
+/// Our entry in `Via` headers: the protocol version we speak and our
+/// pseudonym, [`crate::NAME`] (RFC 9110 §7.6.3).
+pub const VIA: &str = match std::str::from_utf8(&VIA_BYTES) {
+    Ok(via) => via,
+    // Two strings joined are UTF-8; this arm can only fail the build.
+    Err(_) => panic!("the Via entry is not UTF-8"),
+};
+
+/// `1.1 ` and [`crate::NAME`], joined at compile time so that [`VIA`] can
+/// stay a `&str` constant that the loop check and the writers share.
+const VIA_BYTES: [u8; 4 + crate::NAME.len()] = join("1.1 ", crate::NAME);
+
+/// `a` followed by `b`, as bytes; `N` must be their total length.
+const fn join<const N: usize>(a: &str, b: &str) -> [u8; N] {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut out = [0; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < a.len() { a[i] } else { b[i - a.len()] };
+        i += 1;
+    }
+    out
+}
 
 /// Fields that only ever mean something for a single connection, or for
 /// the proxy hop alone. The cache uses this list too: none of these is ever
@@ -45,11 +66,22 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// The fields that the `Connection` field of `headers` names, lower-cased.
+/// A sender can mark any field as hop-by-hop that way (RFC 9110 §7.6.1), so
+/// they are dropped along with [`HOP_BY_HOP`] wherever a message is passed
+/// on or stored.
+pub fn named_by_connection(headers: &Headers) -> Vec<String> {
+    headers
+        .list("Connection")
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
 // ANCHOR: strip_hop_by_hop
 /// Removes the hop-by-hop fields, including every field that `Connection`
-/// names (a sender can mark any field as hop-by-hop that way).
+/// names.
 pub fn strip_hop_by_hop(headers: &mut Headers) {
-    let named: Vec<String> = headers.list("Connection").map(str::to_string).collect();
+    let named = named_by_connection(headers);
     for name in named
         .iter()
         .map(String::as_str)
@@ -202,6 +234,20 @@ mod tests {
     }
 
     #[test]
+    fn via_names_us_after_the_version() {
+        assert_eq!(VIA, format!("1.1 {}", crate::NAME));
+    }
+
+    #[test]
+    fn fields_named_by_connection_are_found_in_every_line_and_case() {
+        let mut h = Headers::new();
+        h.append("Connection", "close, X-Secret");
+        h.append("connection", "Keep-Alive");
+        assert_eq!(named_by_connection(&h), ["close", "x-secret", "keep-alive"]);
+        assert!(named_by_connection(&Headers::new()).is_empty());
+    }
+
+    #[test]
     fn upstream_head_is_origin_form_with_host_and_via() {
         let uri = parse_absolute("http://A.test:8080/p?q=1").unwrap();
         let mut original = Headers::new();
@@ -220,8 +266,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "POST /p?q=1 HTTP/1.1\r\nHost: a.test:8080\r\nUser-Agent: t\r\n\
-             Content-Length: 3\r\nVia: 1.1 webproxy\r\nConnection: close\r\n\r\n"
+            format!(
+                "POST /p?q=1 HTTP/1.1\r\nHost: a.test:8080\r\nUser-Agent: t\r\n\
+             Content-Length: 3\r\nVia: {VIA}\r\nConnection: close\r\n\r\n"
+            )
         );
     }
 
@@ -248,9 +296,9 @@ mod tests {
             text.starts_with("HTTP/1.1 200 OK\r\nX-A: 1\r\nDate: "),
             "{text}"
         );
-        assert!(text.ends_with(
-            "Transfer-Encoding: chunked\r\nVia: 1.1 webproxy\r\nConnection: close\r\n\r\n"
-        ));
+        assert!(text.ends_with(&format!(
+            "Transfer-Encoding: chunked\r\nVia: {VIA}\r\nConnection: close\r\n\r\n"
+        )));
         assert!(!text.contains("Content-Length"));
     }
 }

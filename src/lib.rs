@@ -83,7 +83,6 @@ pub mod respond;
 pub mod server;
 pub mod simple;
 pub mod stats;
-#[cfg_attr(feature = "starter-stage4", path = "../exercises/stage4/tunnel.rs")]
 pub mod tunnel;
 pub mod upstream;
 pub mod waiting;
@@ -91,6 +90,11 @@ pub mod waiting;
 #[cfg_attr(feature = "starter-stage1", path = "../exercises/stage1/uri.rs")]
 pub mod uri;
 // ANCHOR_END: starter_module
+
+/// The proxy's name, wherever it names itself: its `Via` entry (RFC 9110
+/// §7.6.3), its error pages and its cache files. One constant, so the
+/// loop check that looks for our `Via` can never disagree with what we send.
+pub const NAME: &str = "webproxy";
 
 #[cfg(test)]
 mod test_util;

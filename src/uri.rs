@@ -12,9 +12,17 @@
 //! and query are forwarded byte for byte, never decoded or rewritten
 //! (RFC 9110 §7.7): two URIs that differ by one escaped byte can name two
 //! different resources.
+//!
+//! Hosts are parsed and normalised here and nowhere else. Comparing hosts
+//! (the domain rules of stage 5) needs one canonical spelling of each:
+//! [`Host::canonical`] lower-cases names and drops the trailing dot that only
+//! marks a name as absolute (RFC 1034 §3.1, RFC 4343), reads the loose IPv4
+//! spellings the system resolver accepts (`167838211`, `0xa.1.2.3`), and
+//! turns IPv4-mapped IPv6 addresses (RFC 4291 §2.5.5.2) into the IPv4
+//! address they carry. The target itself is still forwarded as sent.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::HttpError;
 use crate::message::RequestHead;
@@ -49,6 +57,128 @@ impl Host {
             Host::V6(ip) => ip.to_string(),
         }
     }
+}
+
+// ANCHOR: normalize_host
+/// Normalises a host as a client or a header may write it: a `:port` suffix
+/// is dropped and IPv6 may come with or without brackets, so a caller that
+/// passes a CONNECT authority or a Host header still gets the right answer
+/// instead of a silent miss. The result is [`Host::canonical`].
+pub fn normalize_host(host: &str) -> Host {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        let inner = rest.split(']').next().unwrap_or(rest);
+        if let Ok(addr) = inner.parse::<Ipv6Addr>() {
+            return Host::from_ip(IpAddr::V6(addr));
+        }
+    }
+    if let Ok(addr) = host.parse::<IpAddr>() {
+        return Host::from_ip(addr);
+    }
+    let host = match host.split_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    Host::canonical_name(host)
+}
+
+impl Host {
+    /// The one spelling of this host that comparisons use: a name in lower
+    /// case without a trailing dot, an IPv4 address however the name spelled
+    /// it, an IPv4-mapped IPv6 address as the IPv4 address it carries.
+    pub fn canonical(&self) -> Host {
+        match self {
+            Host::Name(name) => Host::canonical_name(name),
+            Host::V4(addr) => Host::V4(*addr),
+            Host::V6(addr) => Host::from_ip(IpAddr::V6(*addr)),
+        }
+    }
+
+    /// The address, if this host is one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Host::Name(_) => None,
+            Host::V4(addr) => Some(IpAddr::V4(*addr)),
+            Host::V6(addr) => Some(IpAddr::V6(*addr)),
+        }
+    }
+
+    fn from_ip(addr: IpAddr) -> Host {
+        match addr.to_canonical() {
+            IpAddr::V4(addr) => Host::V4(addr),
+            IpAddr::V6(addr) => Host::V6(addr),
+        }
+    }
+
+    fn canonical_name(name: &str) -> Host {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if ends_in_number(&name)
+            && let Some(addr) = parse_ipv4_loose(&name)
+        {
+            return Host::V4(addr);
+        }
+        Host::Name(name)
+    }
+}
+// ANCHOR_END: normalize_host
+
+/// WHATWG URL's test for "this host must be an IPv4 address": the last label
+/// is a number (decimal, or hex with `0x`).
+pub fn ends_in_number(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    if last.is_empty() {
+        return false;
+    }
+    if last.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    match last.strip_prefix("0x").or_else(|| last.strip_prefix("0X")) {
+        Some(hex) => hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => false,
+    }
+}
+
+// ANCHOR: loose_ipv4
+/// Reads an IPv4 address the way `inet_aton` (and so the resolver the proxy
+/// connects through) does: one to four parts, each decimal, octal (`0` prefix)
+/// or hex (`0x`), the last part filling the remaining bytes. `167838211`,
+/// `0xa.1.2.3` and `10.1.515` all name 10.1.2.3; a filter that only knows the
+/// dotted-quad spelling would let them through.
+pub fn parse_ipv4_loose(name: &str) -> Option<Ipv4Addr> {
+    let parts = name
+        .split('.')
+        .map(parse_ipv4_part)
+        .collect::<Option<Vec<u64>>>()?;
+    let (&last, init) = parts.split_last()?;
+    if init.len() > 3 || init.iter().any(|&n| n > 255) {
+        return None;
+    }
+    if last >= 1u64 << (8 * (4 - init.len())) {
+        return None;
+    }
+    let high = init
+        .iter()
+        .enumerate()
+        .fold(0u64, |acc, (i, &n)| acc | (n << (8 * (3 - i))));
+    u32::try_from(high | last).ok().map(Ipv4Addr::from)
+}
+// ANCHOR_END: loose_ipv4
+
+fn parse_ipv4_part(part: &str) -> Option<u64> {
+    let (digits, radix) = if let Some(hex) = part.strip_prefix("0x").or(part.strip_prefix("0X")) {
+        (hex, 16)
+    } else if part.len() > 1 && part.starts_with('0') {
+        (&part[1..], 8)
+    } else {
+        (part, 10)
+    };
+    if part.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    if digits.is_empty() {
+        return Some(0); // a bare "0x" is zero, as inet_aton reads it
+    }
+    u64::from_str_radix(digits, radix).ok()
 }
 
 /// `host:port`, as in authority-form or the authority of an `http` URI.
@@ -305,6 +435,62 @@ mod tests {
         assert_eq!(parse_authority_form("[::1]:8443").unwrap().port, 8443);
         for bad in ["secure.test", "secure.test:", "[::1]", ":443", "a.test:x"] {
             assert!(parse_authority_form(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_normalised_for_comparison() {
+        let name = |n: &str| Host::Name(n.to_string());
+        let v4 = |a: [u8; 4]| Host::V4(Ipv4Addr::from(a));
+        let cases = [
+            ("Example.COM.", name("example.com")),
+            ("example.com:443", name("example.com")),
+            (" www.example.com ", name("www.example.com")),
+            ("10.1.2.3:80", v4([10, 1, 2, 3])),
+            ("167838211", v4([10, 1, 2, 3])),
+            ("0xa.1.2.3", v4([10, 1, 2, 3])),
+            ("10.1.515.", v4([10, 1, 2, 3])),
+            ("[::ffff:10.1.2.3]", v4([10, 1, 2, 3])),
+            ("::1", Host::V6(Ipv6Addr::LOCALHOST)),
+            ("[0:0::1]:8080", Host::V6(Ipv6Addr::LOCALHOST)),
+            // Ends in a number but is no address: stays a name (and is
+            // refused by a rule file, see filter::patterns).
+            ("300.1.2.3", name("300.1.2.3")),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(normalize_host(text), expected, "{text:?}");
+        }
+        // A parsed target becomes the same canonical host.
+        let uri = parse_absolute("http://0xA.1.2.3./x").unwrap();
+        assert_eq!(uri.authority.host.canonical(), v4([10, 1, 2, 3]));
+        assert_eq!(uri.authority.host.to_string(), "0xa.1.2.3.");
+        assert_eq!(v4([10, 1, 2, 3]).ip(), Some(IpAddr::from([10, 1, 2, 3])));
+        assert_eq!(name("a.test").ip(), None);
+    }
+
+    #[test]
+    fn loose_ipv4_spellings() {
+        let cases = [
+            ("10.1.2.3", Some([10, 1, 2, 3])),
+            ("167838211", Some([10, 1, 2, 3])),
+            ("0x0A010203", Some([10, 1, 2, 3])),
+            ("10.66051", Some([10, 1, 2, 3])),
+            ("0", Some([0, 0, 0, 0])),
+            ("0x", Some([0, 0, 0, 0])),
+            ("1.2.3.256", None),
+            ("256.1.2.3", None),
+            ("4294967296", None),
+            ("1.2.3.4.5", None),
+            ("08.1.2.3", None),
+            ("1..2", None),
+            ("+1.2.3.4", None),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                parse_ipv4_loose(input),
+                expected.map(Ipv4Addr::from),
+                "{input}"
+            );
         }
     }
 }

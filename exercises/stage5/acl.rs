@@ -73,12 +73,12 @@ impl ClientAcl {
     // ANCHOR: acl_parse
     /// Parses a comma-separated list such as `127.0.0.1/32,10.0.0.0/8,::1,fd00::/8`.
     /// A bare address is one host (/32 or /128).
-    pub fn parse(spec: &str) -> Result<ClientAcl, String> {
+    pub fn parse(spec: &str) -> Result<ClientAcl, AclError> {
         let mut nets = Vec::new();
         for entry in spec.split(',') {
             let entry = entry.trim();
             if entry.is_empty() {
-                return Err(format!("empty entry in the client list {spec:?}"));
+                return Err(AclError::EmptyEntry(spec.to_string()));
             }
             nets.push(parse_net(entry)?);
         }
@@ -115,7 +115,7 @@ impl ClientAcl {
     // ANCHOR_END: acl_allows
 }
 
-fn parse_net(entry: &str) -> Result<Net, String> {
+fn parse_net(entry: &str) -> Result<Net, AclError> {
     let (addr, prefix) = match entry.split_once('/') {
         Some((addr, prefix)) => (addr, Some(prefix)),
         None => (entry, None),
@@ -125,16 +125,22 @@ fn parse_net(entry: &str) -> Result<Net, String> {
         .strip_prefix('[')
         .and_then(|a| a.strip_suffix(']'))
         .unwrap_or(addr);
-    let ip: IpAddr = addr
-        .parse()
-        .map_err(|_| format!("{entry:?}: {addr:?} is not an IP address"))?;
+    let ip: IpAddr = addr.parse().map_err(|_| AclError::NotAnAddress {
+        entry: entry.to_string(),
+        addr: addr.to_string(),
+    })?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
         None => max,
         // u8's parser would accept "+8"; a prefix is digits only.
         Some(p) => match p.parse::<u8>() {
             Ok(n) if n <= max && p.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => return Err(format!("{entry:?}: the prefix length must be 0 to {max}")),
+            _ => {
+                return Err(AclError::BadPrefix {
+                    entry: entry.to_string(),
+                    max,
+                });
+            }
         },
     };
     let net = match ip {
@@ -166,10 +172,10 @@ fn parse_net(entry: &str) -> Result<Net, String> {
         },
     };
     if masked != net {
-        return Err(format!(
-            "{entry:?} has bits set after the prefix; write the network as {masked}, \
-             or the single host without a prefix"
-        ));
+        return Err(AclError::HostBits {
+            entry: entry.to_string(),
+            network: masked.to_string(),
+        });
     }
     Ok(net)
 }
@@ -186,6 +192,41 @@ impl fmt::Display for ClientAcl {
         Ok(())
     }
 }
+
+/// Why a client list was refused. Each case keeps the entry, so the message
+/// can quote it and a caller can tell a typo from a list that is too wide.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AclError {
+    /// An empty entry (`10.0.0.0/8,`, or no list at all); holds the list.
+    EmptyEntry(String),
+    /// An entry whose address part is not an IP address.
+    NotAnAddress { entry: String, addr: String },
+    /// A prefix length that is not a number from 0 to `max`.
+    BadPrefix { entry: String, max: u8 },
+    /// Bits set after the prefix; `network` is what was probably meant.
+    HostBits { entry: String, network: String },
+}
+
+impl fmt::Display for AclError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AclError::EmptyEntry(spec) => write!(f, "empty entry in the client list {spec:?}"),
+            AclError::NotAnAddress { entry, addr } => {
+                write!(f, "{entry:?}: {addr:?} is not an IP address")
+            }
+            AclError::BadPrefix { entry, max } => {
+                write!(f, "{entry:?}: the prefix length must be 0 to {max}")
+            }
+            AclError::HostBits { entry, network } => write!(
+                f,
+                "{entry:?} has bits set after the prefix; write the network as {network}, \
+                 or the single host without a prefix"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AclError {}
 
 #[cfg(test)]
 mod tests {
@@ -286,11 +327,33 @@ mod tests {
         ] {
             match ClientAcl::parse(spec) {
                 Ok(acl) => panic!("{spec:?} parsed as {acl}"),
-                Err(message) => assert!(
-                    message.contains(expected),
-                    "{spec:?}: {message:?} does not mention {expected:?}"
+                Err(error) => assert!(
+                    error.to_string().contains(expected),
+                    "{spec:?}: {error:?} does not mention {expected:?}"
                 ),
             }
         }
+    }
+
+    #[test]
+    fn errors_can_be_told_apart() {
+        assert_eq!(
+            ClientAcl::parse("10.1.2.3/8"),
+            Err(AclError::HostBits {
+                entry: "10.1.2.3/8".into(),
+                network: "10.0.0.0/8".into()
+            })
+        );
+        assert_eq!(
+            ClientAcl::parse("::/129"),
+            Err(AclError::BadPrefix {
+                entry: "::/129".into(),
+                max: 128
+            })
+        );
+        assert_eq!(
+            ClientAcl::parse("10.0.0.0/8,").unwrap_err().to_string(),
+            "empty entry in the client list \"10.0.0.0/8,\""
+        );
     }
 }

@@ -328,10 +328,14 @@ mod tests {
     use crate::filter::edit::write_atomically;
     use crate::filter::rules::Verdict;
     use crate::test_util::TempDir;
+    use crate::uri::normalize_host;
     use std::time::Instant;
 
     fn blocked(rules: &LiveRules, host: &str) -> bool {
-        !rules.current().check(host, None).is_allowed()
+        !rules
+            .current()
+            .check(&normalize_host(host), None)
+            .is_allowed()
     }
 
     /// Polls `condition` every 20 ms for up to 5 s.
@@ -364,7 +368,7 @@ mod tests {
         assert!(!blocked(&rules, "a.example"));
         assert!(blocked(&rules, "c.example"));
         // A request that took the rules before the reload keeps them.
-        assert!(!held.check("a.example", None).is_allowed());
+        assert!(!held.check(&normalize_host("a.example"), None).is_allowed());
     }
 
     #[test]
@@ -487,9 +491,9 @@ mod tests {
                 thread::spawn(move || {
                     for _ in 0..2000 {
                         let set = rules.current();
-                        let a = !set.check("a.example", None).is_allowed();
-                        let b = !set.check("b.example", None).is_allowed();
-                        let c = !set.check("c.example", None).is_allowed();
+                        let a = !set.check(&normalize_host("a.example"), None).is_allowed();
+                        let b = !set.check(&normalize_host("b.example"), None).is_allowed();
+                        let c = !set.check(&normalize_host("c.example"), None).is_allowed();
                         // Never a mix of the two files.
                         assert_eq!(a, b);
                         assert_ne!(a, c);
@@ -506,7 +510,7 @@ mod tests {
             reader.join().expect("a reader saw a torn rule set");
         }
         assert!(matches!(
-            rules.current().check("a.example", None),
+            rules.current().check(&normalize_host("a.example"), None),
             Verdict::Block(_)
         ));
     }

@@ -13,8 +13,8 @@
 //! variant's Vary values. We cannot use `std`'s `DefaultHasher` for this: its
 //! algorithm is not promised to stay the same between Rust releases, and a
 //! proxy rebuilt with a newer compiler would no longer find its own files.
-//! FNV-1a is ten lines, fixed forever, and good enough to spread names (a
-//! collision only evicts, see `store`). Hashing also keeps any byte of the
+//! FNV-1a ([`super::fnv`]) is ten lines, fixed forever, and good enough to
+//! spread names (a collision only evicts, see [`super::variant`]). Hashing also keeps any byte of the
 //! URI out of the file system, where the seed proxies' "replace `/` and `.`
 //! by `_`" names made different URIs share one file.
 //!
@@ -24,7 +24,7 @@
 //! preceded by its length so no escaping is needed. Numbers are decimal.
 //!
 //! ```text
-//! webproxy-cache 1                 magic and format version
+//! webproxy-cache 1                 magic (crate::NAME) and format version
 //! key <n>                          n bytes of key, then a newline
 //! request-time <secs>.<nanos>      since 1970-01-01 UTC
 //! response-time <secs>.<nanos>
@@ -53,59 +53,18 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::store::{StoredResponse, variant_id};
+use super::fnv::fnv1a64;
+use super::variant::{StoredResponse, variant_id};
 use crate::headers::Headers;
 
-const MAGIC: &str = "webproxy-cache 1";
+/// The first line of every file: whose cache this is, and the format
+/// version. [`crate::NAME`] supplies the first word.
+fn magic() -> String {
+    format!("{}-cache 1", crate::NAME)
+}
 const EXTENSION: &str = "wpc";
 /// "checksum " + 16 hex digits + "\n".
 const CHECKSUM_LINE: usize = 9 + 16 + 1;
-
-// ANCHOR: fnv
-/// FNV-1a, 64-bit (Fowler, Noll, Vo): a tiny hash whose output never changes
-/// between builds, unlike `std`'s `DefaultHasher`.
-#[derive(Clone, Copy, Debug)]
-pub struct Fnv1a64(u64);
-
-impl Fnv1a64 {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-
-    pub fn new() -> Self {
-        Fnv1a64(Self::OFFSET_BASIS)
-    }
-
-    pub fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(Self::PRIME);
-        }
-    }
-
-    /// Writes the length first, so that consecutive fields cannot run into
-    /// each other ("ab" + "c" hashes differently from "a" + "bc").
-    pub fn write_len_prefixed(&mut self, bytes: &[u8]) {
-        self.write(&(bytes.len() as u64).to_le_bytes());
-        self.write(bytes);
-    }
-
-    pub fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-impl Default for Fnv1a64 {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h = Fnv1a64::new();
-    h.write(bytes);
-    h.finish()
-}
-// ANCHOR_END: fnv
 
 /// The file name for variant `id`.
 pub fn file_name(id: u64) -> String {
@@ -116,8 +75,7 @@ pub fn file_name(id: u64) -> String {
 /// Serialises one entry in the format described in the module doc.
 pub fn encode(key: &str, r: &StoredResponse) -> Vec<u8> {
     let mut out = Vec::with_capacity(r.size() + key.len() + 512);
-    out.extend_from_slice(MAGIC.as_bytes());
-    out.push(b'\n');
+    put_line(&mut out, &magic());
     put_bytes(&mut out, "key", key.as_bytes());
     put_time(&mut out, "request-time", r.request_time);
     put_time(&mut out, "response-time", r.response_time);
@@ -171,6 +129,8 @@ impl std::fmt::Display for Corrupt {
         f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for Corrupt {}
 
 fn corrupt<T>(why: impl Into<String>) -> Result<T, Corrupt> {
     Err(Corrupt(why.into()))
@@ -286,8 +246,11 @@ pub fn decode(data: &[u8]) -> Result<(String, StoredResponse), Corrupt> {
         data: content,
         pos: 0,
     };
-    if r.line()? != MAGIC {
-        return corrupt("not a webproxy cache file, or another format version");
+    if r.line()? != magic() {
+        return corrupt(format!(
+            "not a {} cache file, or another format version",
+            crate::NAME
+        ));
     }
     let key = r.text("key")?;
     let request_time = r.time("request-time")?;
@@ -434,10 +397,7 @@ fn read_entry(path: &Path, id: u64, max_file: u64) -> Result<(String, StoredResp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::clock::ManualClock;
-    use crate::cache::store::{Cache, CacheConfig};
     use crate::test_util::TempDir;
-    use std::sync::Arc;
 
     fn t(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
@@ -455,25 +415,6 @@ mod tests {
         let mut r = StoredResponse::new(200, "OK", h, body.to_vec(), &req, t(at), t(at));
         r.request_time = t(at) - Duration::from_millis(250);
         r
-    }
-
-    fn config(dir: &Path, max_bytes: usize) -> CacheConfig {
-        CacheConfig {
-            max_bytes,
-            max_object_bytes: 100_000,
-            dir: Some(dir.to_path_buf()),
-        }
-    }
-
-    fn clock() -> Arc<ManualClock> {
-        Arc::new(ManualClock::new(t(0)))
-    }
-
-    #[test]
-    fn fnv_matches_published_vectors() {
-        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
     }
 
     #[test]
@@ -502,141 +443,27 @@ mod tests {
     }
 
     #[test]
-    fn restart_reloads_what_was_stored() {
-        let dir = TempDir::new("reload");
-        let key = "http://a.test:80/page";
-        {
-            let c = Cache::new(config(&dir.0, 1_000_000), clock()).unwrap();
-            assert!(c.insert(key, sample(b"persisted", 3)));
-        }
-        let c = Cache::new(config(&dir.0, 1_000_000), clock()).unwrap();
-        assert_eq!(c.stats().loaded, 1);
-        let mut req = Headers::new();
-        req.append("Accept-Encoding", "gzip");
-        let got = c.lookup(key, &req).unwrap();
-        assert_eq!(*got, sample(b"persisted", 3));
-    }
-
-    #[test]
-    fn corrupt_and_truncated_files_are_removed_and_ignored() {
-        let dir = TempDir::new("corrupt");
-        {
-            let c = Cache::new(config(&dir.0, 1_000_000), clock()).unwrap();
-            c.insert("http://a.test:80/flip", sample(b"flip me", 1));
-            c.insert("http://a.test:80/cut", sample(b"cut me", 2));
-            c.insert("http://a.test:80/good", sample(b"good", 3));
-        }
-        let file_of = |key: &str| {
-            let r = sample(b"", 0);
-            dir.0.join(file_name(variant_id(key, &r.vary)))
+    fn load_dir_reads_good_files_and_removes_bad_ones() {
+        let dir = TempDir::new("load-dir");
+        let write = |key: &str, response: &StoredResponse, id: u64| {
+            let path = dir.0.join(file_name(id));
+            write_atomic(&dir.0, &path, &encode(key, response)).unwrap();
+            path
         };
-        let flip = file_of("http://a.test:80/flip");
-        let mut bytes = fs::read(&flip).unwrap();
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 1;
-        fs::write(&flip, bytes).unwrap();
-        let cut = file_of("http://a.test:80/cut");
-        let bytes = fs::read(&cut).unwrap();
-        fs::write(&cut, &bytes[..bytes.len() - 40]).unwrap();
-        // Debris from an interrupted write, and a file that is not ours.
-        fs::write(dir.0.join("0123456789abcdef.wpc.tmp"), b"half").unwrap();
-        fs::write(dir.0.join("notes.txt"), b"keep me").unwrap();
+        let good = sample(b"good", 1);
+        let good_id = variant_id("http://a.test:80/good", &good.vary);
+        write("http://a.test:80/good", &good, good_id);
+        let misnamed = write("http://a.test:80/other", &sample(b"other", 2), 12345);
+        fs::write(dir.0.join("notes.txt"), b"not ours").unwrap();
 
-        let c = Cache::new(config(&dir.0, 1_000_000), clock()).unwrap();
-        assert_eq!(c.len(), 1);
-        let mut req = Headers::new();
-        req.append("Accept-Encoding", "gzip");
-        assert!(c.lookup("http://a.test:80/good", &req).is_some());
-        assert!(c.lookup("http://a.test:80/flip", &req).is_none());
-        assert!(!flip.exists() && !cut.exists());
-        assert!(!dir.0.join("0123456789abcdef.wpc.tmp").exists());
-        assert!(dir.0.join("notes.txt").exists());
-    }
-
-    #[test]
-    fn a_renamed_file_is_rejected() {
-        let dir = TempDir::new("renamed");
-        {
-            let c = Cache::new(config(&dir.0, 1_000_000), clock()).unwrap();
-            c.insert("http://a.test:80/a", sample(b"a", 1));
-        }
-        let from = fs::read_dir(&dir.0)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        let to = dir.0.join(file_name(12345));
-        fs::rename(&from, &to).unwrap();
-        let c = Cache::new(config(&dir.0, 1_000_000), clock()).unwrap();
-        assert!(c.is_empty());
-        assert!(!to.exists());
-    }
-
-    #[test]
-    fn restart_keeps_the_newest_within_the_limit() {
-        let dir = TempDir::new("limits");
-        let keys = [
-            "http://a.test:80/1",
-            "http://a.test:80/2",
-            "http://a.test:80/3",
-        ];
-        let one = crate::cache::store::entry_bytes(keys[0], &sample(&[7; 500], 0));
-        {
-            let c = Cache::new(config(&dir.0, 10 * one), clock()).unwrap();
-            for (i, k) in keys.iter().enumerate() {
-                c.insert(k, sample(&[7; 500], i as u64));
-            }
-        }
-        // Restart with room for two: /1 (the oldest response) must go.
-        let c = Cache::new(config(&dir.0, 2 * one), clock()).unwrap();
-        let mut req = Headers::new();
-        req.append("Accept-Encoding", "gzip");
-        assert!(c.lookup(keys[0], &req).is_none());
-        assert!(c.lookup(keys[1], &req).is_some());
-        assert!(c.lookup(keys[2], &req).is_some());
-        let files = fs::read_dir(&dir.0).unwrap().count();
-        assert_eq!(files, 2, "the entry that did not fit is deleted");
-    }
-
-    #[test]
-    fn racing_inserts_and_evictions_leave_disk_equal_to_memory() {
-        let dir = TempDir::new("race");
-        let one = crate::cache::store::entry_bytes("http://a.test:80/00", &sample(&[1; 200], 0));
-        let c = Arc::new(Cache::new(config(&dir.0, 5 * one), clock()).unwrap());
-        let workers: Vec<_> = (0..4u64)
-            .map(|w| {
-                let c = Arc::clone(&c);
-                std::thread::spawn(move || {
-                    for i in 0..40u64 {
-                        let key = format!("http://a.test:80/{:02}", (i * 7 + w) % 12);
-                        c.insert(&key, sample(&[w as u8; 200], i));
-                        if i % 5 == 0 {
-                            c.invalidate(&key);
-                        }
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().unwrap();
-        }
-        let files = fs::read_dir(&dir.0).unwrap().count();
-        assert_eq!(files, c.len(), "one file per entry, no orphans");
-        let reloaded = Cache::new(config(&dir.0, 5 * one), clock()).unwrap();
-        assert_eq!(reloaded.len(), c.len());
-    }
-
-    #[test]
-    fn eviction_and_invalidation_remove_files() {
-        let dir = TempDir::new("evict");
-        let one = crate::cache::store::entry_bytes("http://a.test:80/1", &sample(&[1; 100], 0));
-        let c = Cache::new(config(&dir.0, 2 * one), clock()).unwrap();
-        for i in 1..=3 {
-            c.insert(&format!("http://a.test:80/{i}"), sample(&[1; 100], i));
-        }
-        assert_eq!(fs::read_dir(&dir.0).unwrap().count(), 2);
-        assert_eq!(c.invalidate("http://a.test:80/3"), 1);
-        assert_eq!(fs::read_dir(&dir.0).unwrap().count(), 1);
+        let loaded = load_dir(&dir.0, 100_000).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].key, "http://a.test:80/good");
+        assert_eq!(loaded[0].response, good);
+        assert!(!misnamed.exists(), "a file whose name lies is removed");
+        assert!(
+            dir.0.join("notes.txt").exists(),
+            "other files are left alone"
+        );
     }
 }

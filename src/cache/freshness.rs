@@ -25,7 +25,7 @@
 use std::time::SystemTime;
 
 use super::control::{DELTA_SECONDS_MAX, RequestDirectives, ResponseDirectives, delta_seconds};
-use super::store::StoredResponse;
+use super::variant::StoredResponse;
 use crate::headers::Headers;
 
 /// The heuristic lifetime is capped at one day: a file untouched for ten
@@ -264,6 +264,17 @@ impl OriginFailure {
         matches!(status, 500 | 502 | 503 | 504).then_some(OriginFailure::ErrorStatus)
     }
 }
+
+impl std::fmt::Display for OriginFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OriginFailure::Unreachable => "the origin could not be reached",
+            OriginFailure::ErrorStatus => "the origin answered with a server error",
+        })
+    }
+}
+
+impl std::error::Error for OriginFailure {}
 
 // ANCHOR: stale_on_error
 /// When the origin fails, may we answer with the stale stored `r` instead of

@@ -18,7 +18,7 @@
 //! ## What is stored
 //!
 //! For each cache key (the absolute URI, [`key`]) one or more variants
-//! ([`store::StoredResponse`]): the status, the header fields minus the
+//! ([`variant::StoredResponse`]): the status, the header fields minus the
 //! hop-by-hop ones, the complete body, the time we sent the request and the
 //! time the response arrived (both needed for the age), and the request
 //! header values its `Vary` names. Only complete responses to GET are stored;
@@ -31,14 +31,15 @@
 //! |---|---|---|
 //! | §2, §4 | cache key | [`key`] |
 //! | §3, §3.5 | may we store it? | [`policy::storable`] |
-//! | §3.1, §3.2 | which fields are stored / updated | [`policy::headers_for_storage`], [`store::merge_304_headers`] |
-//! | §4.1 | Vary | [`store::vary_matches`] |
+//! | §3.1, §3.2 | which fields are stored / updated | [`policy::headers_for_storage`], [`not_modified::merge_304_headers`] |
+//! | §3.3 | only complete responses are stored | [`capture::Capture`] |
+//! | §4.1 | Vary | [`variant::vary_matches`], [`variant::variant_id`], [`store::Cache::lookup`] |
 //! | §4.2.1 | freshness lifetime | [`freshness::freshness_lifetime`] |
 //! | §4.2.2 | heuristic freshness | [`freshness`] (`heuristic_lifetime`) |
 //! | §4.2.3 | age | [`freshness::age`] |
 //! | §4.2.4 | serving stale | [`freshness::reuse`], [`freshness::may_serve_stale_on_error`] |
 //! | §4.3.1, §4.3.2 | validation, answering conditionals | [`policy::validation_fields`], [`policy::client_gets_not_modified`] |
-//! | §4.3.4 | freshening with a 304 | [`store::Cache::freshen`] |
+//! | §4.3.4 | freshening with a 304 | [`not_modified::validators_agree`], [`store::Cache::freshen`] |
 //! | §4.4 | invalidation | [`policy::invalidates`], [`policy::invalidation_keys`], [`store::Cache::invalidate`] |
 //! | §5.1 | Age | [`freshness::age_value`], [`freshness::age_header_value`] |
 //! | §5.2 | Cache-Control | [`control`] |
@@ -49,20 +50,39 @@
 //! Storage itself ([`store`]) is an LRU bounded in bytes behind one short
 //! lock, optionally mirrored to a directory ([`disk`]). Time comes from a
 //! [`clock::Clock`] so tests can move it by hand.
+//!
+//! ## Layers
+//!
+//! Each module imports only the ones below it:
+//!
+//! - [`store`]: the LRU, its lock and the disk mirror; uses everything below.
+//! - [`disk`]: the files of `--cache-dir`; knows stored responses, not the store.
+//! - [`freshness`], [`policy`], [`not_modified`]: rules about one response.
+//! - [`variant`]: a stored response and its Vary values; [`capture`]: the
+//!   body copy taken while relaying.
+//! - [`fnv`], [`control`], [`key`], [`clock`]: leaves.
 
+pub mod capture;
 pub mod clock;
 pub mod control;
+#[cfg(test)]
+mod dir_tests;
 pub mod disk;
+pub mod fnv;
 #[cfg_attr(
     feature = "starter-stage3",
     path = "../../exercises/stage3/freshness.rs"
 )]
 pub mod freshness;
 pub mod key;
+pub mod not_modified;
 pub mod policy;
 #[cfg_attr(feature = "starter-stage3", path = "../../exercises/stage3/store.rs")]
 pub mod store;
+#[cfg_attr(feature = "starter-stage3", path = "../../exercises/stage3/variant.rs")]
+pub mod variant;
 
+pub use capture::Capture;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use control::{RequestDirectives, ResponseDirectives};
 pub use freshness::{
@@ -71,4 +91,5 @@ pub use freshness::{
 };
 pub use key::cache_key;
 pub use policy::{NotStored, invalidates, invalidation_keys, storable};
-pub use store::{Cache, CacheConfig, CacheStats, Capture, StoredResponse};
+pub use store::{Cache, CacheConfig, CacheStats};
+pub use variant::StoredResponse;

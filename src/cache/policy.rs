@@ -16,7 +16,7 @@ use std::fmt;
 use super::control::{RequestDirectives, ResponseDirectives};
 use super::freshness::{date_value, is_heuristically_cacheable, parse_date};
 use super::key::{cache_key, split_key};
-use super::store::StoredResponse;
+use super::variant::StoredResponse;
 use crate::headers::Headers;
 
 /// Why a response was not stored. `Display` gives a short phrase for logs.

@@ -1,16 +1,14 @@
 //! The shared in-memory store: every worker thread looks responses up and
 //! stores them here, through one `Arc<Cache>`.
 //!
-//! ## What an entry is
-//!
-//! An entry is one *variant*: a response for one cache key (the absolute URI,
-//! see [`super::key`]) and one set of values of the request headers that the
-//! response's `Vary` names (RFC 9111 §4.1). `GET /` with `Accept-Encoding:
-//! gzip` and `GET /` without it can be two entries under the same key. An
-//! entry is identified by a 64-bit FNV-1a hash of the key and those values;
-//! the same number names its file on disk. Two different variants that happen
-//! to hash alike only evict each other: lookups compare the key and the Vary
-//! values byte for byte, so a collision can never serve the wrong response.
+//! What an entry is, and which request it may answer, is
+//! [`super::variant`]'s business; what a 304 changes in one is
+//! [`super::not_modified`]'s. This module keeps the entries: under one lock,
+//! within a byte budget, least recently used first out, optionally mirrored
+//! to a directory ([`super::disk`]). It follows RFC 9111 §4 (a lookup picks
+//! the newest matching variant, §4.1), §4.3.4 (freshening applies to the
+//! variant that was validated) and §4.4 (invalidation drops every variant of
+//! a key).
 //!
 //! ## Locking
 //!
@@ -32,19 +30,11 @@
 //! Least recently used first, counted in bytes (the key, status line, header
 //! fields and body, see [`entry_bytes`]), so a few large bodies cannot hide
 //! behind an entry count. A read counts as a use. An object larger than
-//! `max_object_bytes` is never stored: while relaying, [`Capture`] stops
-//! keeping a copy as soon as the body grows past that limit.
-//!
-//! ## Complete bodies only
-//!
-//! The caller stores a captured body only when the message framing says the
-//! body was read to its end (Content-Length reached, or the last chunk seen).
-//! A response cut short by a timeout or a closed connection is relayed as far
-//! as it got and never stored (RFC 9111 §3.3), because the next client would
-//! receive the truncated copy as if it were whole.
+//! `max_object_bytes` is never stored: while relaying,
+//! [`Capture`](super::capture::Capture) stops keeping a copy as soon as the
+//! body grows past that limit.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -52,211 +42,15 @@ use std::time::SystemTime;
 
 use super::clock::Clock;
 use super::disk;
+use super::not_modified::{merge_304_headers, validators_agree};
+use super::variant::{StoredResponse, variant_id, vary_matches};
 use crate::headers::Headers;
-
-/// A response as the cache keeps it, with what freshness and age need.
-#[derive(Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub reason: String,
-    /// Header fields as they will be sent to clients (hop-by-hop fields
-    /// already removed, see [`super::policy::headers_for_storage`]).
-    pub headers: Headers,
-    /// The complete, de-chunked body. Shared, so serving never copies it.
-    pub body: Arc<[u8]>,
-    /// When we sent the request that produced this response (§4.2.3).
-    pub request_time: SystemTime,
-    /// When the response header arrived (§4.2.3).
-    pub response_time: SystemTime,
-    /// For each header named by `Vary` (lower-case, sorted): the request's
-    /// normalised value, or `None` if the request did not have that header.
-    pub vary: Vec<(String, Option<Vec<u8>>)>,
-}
-
-impl StoredResponse {
-    /// Builds a stored response and records, from the request that produced
-    /// it, the values of the headers its `Vary` names.
-    pub fn new(
-        status: u16,
-        reason: &str,
-        headers: Headers,
-        body: impl Into<Arc<[u8]>>,
-        request_headers: &Headers,
-        request_time: SystemTime,
-        response_time: SystemTime,
-    ) -> Self {
-        let vary = vary_values(&headers, request_headers);
-        StoredResponse {
-            status,
-            reason: reason.to_string(),
-            headers,
-            body: body.into(),
-            request_time,
-            response_time,
-            vary,
-        }
-    }
-
-    /// Bytes this response occupies, without its key: status line text,
-    /// header fields as written on the wire, Vary values and body.
-    pub fn size(&self) -> usize {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|f| f.name.len() + f.value.len() + 4)
-            .sum();
-        let vary: usize = self
-            .vary
-            .iter()
-            .map(|(n, v)| n.len() + v.as_ref().map_or(0, Vec::len))
-            .sum();
-        // "HTTP/1.1 200 " + reason + CRLF, and the CRLF ending the header.
-        15 + self.reason.len() + headers + 2 + vary + self.body.len()
-    }
-}
-
-impl fmt::Debug for StoredResponse {
-    // A derived Debug would print megabytes of body in a failed assertion.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoredResponse")
-            .field("status", &self.status)
-            .field("reason", &self.reason)
-            .field("headers", &self.headers)
-            .field("body_len", &self.body.len())
-            .field("request_time", &self.request_time)
-            .field("response_time", &self.response_time)
-            .field("vary", &self.vary)
-            .finish()
-    }
-}
 
 /// The bytes an entry counts for in the LRU budget: its key plus
 /// [`StoredResponse::size`].
 pub fn entry_bytes(key: &str, response: &StoredResponse) -> usize {
     key.len() + response.size()
 }
-
-// ANCHOR: vary
-/// The request's value of `name`, normalised for Vary matching (§4.1): each
-/// line trimmed, several lines joined with ", " (RFC 9110 §5.3 says that is
-/// the same field). `None` when the request has no such field: an absent
-/// field only matches an absent field.
-pub fn normalized_field(headers: &Headers, name: &str) -> Option<Vec<u8>> {
-    let mut lines = headers.get_all(name).peekable();
-    lines.peek()?;
-    let mut out = Vec::new();
-    for (i, line) in lines.enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
-        }
-        out.extend_from_slice(line.trim_ascii());
-    }
-    Some(out)
-}
-
-/// The header names listed by `Vary` in the response (lower-case, sorted,
-/// without duplicates) with the request's normalised value of each.
-pub fn vary_values(
-    response_headers: &Headers,
-    request_headers: &Headers,
-) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut names: Vec<String> = response_headers
-        .list("vary")
-        .map(str::to_ascii_lowercase)
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .map(|n| {
-            let v = normalized_field(request_headers, &n);
-            (n, v)
-        })
-        .collect()
-}
-
-/// Whether `stored` may answer a request with `request_headers` as far as
-/// Vary is concerned (§4.1). `Vary: *` stands for things outside the request
-/// headers (the client's address, the time of day...), so it never matches.
-pub fn vary_matches(stored: &StoredResponse, request_headers: &Headers) -> bool {
-    if stored.headers.has_token("vary", "*") {
-        return false;
-    }
-    stored
-        .vary
-        .iter()
-        .all(|(name, value)| normalized_field(request_headers, name) == *value)
-}
-// ANCHOR_END: vary
-
-/// The stable number that identifies one variant, in memory and on disk.
-pub fn variant_id(key: &str, vary: &[(String, Option<Vec<u8>>)]) -> u64 {
-    // Length prefixes keep ("ab","c") and ("a","bc") apart.
-    let mut h = disk::Fnv1a64::new();
-    h.write_len_prefixed(key.as_bytes());
-    for (name, value) in vary {
-        h.write_len_prefixed(name.as_bytes());
-        match value {
-            Some(v) => {
-                h.write(&[1]);
-                h.write_len_prefixed(v);
-            }
-            None => h.write(&[0]),
-        }
-    }
-    h.finish()
-}
-
-// ANCHOR: capture
-/// Keeps a copy of a body while it is relayed, up to a limit.
-///
-/// The relay loop pushes every chunk it forwards. Once the body grows past
-/// `limit` the copy is dropped for good and later pushes cost nothing: the
-/// client still gets the whole body, the cache simply will not store it.
-/// Only call [`Capture::finish`] and store the result when the framing says
-/// the body is complete; a truncated body must never be stored.
-#[derive(Debug)]
-pub struct Capture {
-    limit: usize,
-    buf: Vec<u8>,
-    overflowed: bool,
-}
-
-impl Capture {
-    pub fn new(limit: usize) -> Self {
-        Capture {
-            limit,
-            buf: Vec::new(),
-            overflowed: false,
-        }
-    }
-
-    pub fn push(&mut self, bytes: &[u8]) {
-        if self.overflowed {
-            return;
-        }
-        if self.buf.len().saturating_add(bytes.len()) > self.limit {
-            self.overflowed = true;
-            self.buf = Vec::new(); // give the memory back now
-            return;
-        }
-        self.buf.extend_from_slice(bytes);
-    }
-
-    pub fn overflowed(&self) -> bool {
-        self.overflowed
-    }
-
-    /// The captured body, or `None` if it outgrew the limit.
-    pub fn finish(self) -> Option<Vec<u8>> {
-        if self.overflowed {
-            None
-        } else {
-            Some(self.buf)
-        }
-    }
-}
-// ANCHOR_END: capture
 
 /// Size limits and persistence for [`Cache::new`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -636,68 +430,6 @@ fn load_into(
     );
 }
 
-/// §4.3.4: a 304 updates the stored response it selects. With a strong or
-/// weak ETag in the 304, that is the stored response with the same ETag;
-/// otherwise, with a Last-Modified, the one with the same date. A 304 naming
-/// another representation must not rewrite ours.
-pub fn validators_agree(stored: &Headers, validated: &Headers) -> bool {
-    if let Some(etag) = validated.get("etag") {
-        return stored.get("etag").map(<[u8]>::trim_ascii) == Some(etag.trim_ascii());
-    }
-    if let Some(lm) = validated.get("last-modified") {
-        return stored.get("last-modified").map(<[u8]>::trim_ascii) == Some(lm.trim_ascii());
-    }
-    true
-}
-
-/// Fields a 304 must not overwrite in a stored response (RFC 9111 §3.2):
-/// hop-by-hop and proxy fields are not stored at all (§3.1), Content-Length
-/// describes the stored body, not the empty 304, and Vary is what the stored
-/// variant was selected by.
-const NOT_UPDATED_BY_304: &[&str] = &["content-length", "vary"];
-
-// ANCHOR: merge_304
-/// The stored header section updated with a 304's fields (§3.2, §4.3.4):
-/// every field the 304 carries replaces all stored lines of that name,
-/// in place; fields it does not carry are kept.
-pub fn merge_304_headers(stored: &Headers, validated: &Headers) -> Headers {
-    let mut merged = stored.clone();
-    let named_by_connection: Vec<String> = validated
-        .list("connection")
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let mut done: Vec<String> = Vec::new();
-    for field in validated {
-        let name = field.name.to_ascii_lowercase();
-        if done.contains(&name)
-            || NOT_UPDATED_BY_304.contains(&name.as_str())
-            || crate::forward::is_hop_by_hop(&name)
-            || named_by_connection.contains(&name)
-        {
-            continue;
-        }
-        let mut values = validated.get_all(&name);
-        if let Some(first) = values.next() {
-            merged.set(&field.name, first);
-        }
-        for more in values {
-            merged.append(&field.name, more);
-        }
-        done.push(name);
-    }
-    // Age and Date describe the message they came with. A 304 without them
-    // must not leave the old response's values behind: the old Age would be
-    // counted again on top of the new times, and the old Date would make
-    // the freshened response look as old as the first one (§4.2.3).
-    for name in ["age", "date"] {
-        if !validated.contains(name) {
-            merged.remove(name);
-        }
-    }
-    merged
-}
-// ANCHOR_END: merge_304
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,18 +512,6 @@ mod tests {
             c.lookup(key, &headers(&[("Accept-Encoding", "")]))
                 .is_none()
         );
-    }
-
-    #[test]
-    fn vary_joins_several_lines() {
-        let vary = [("Vary", "accept-language")];
-        let stored = response(b"x", &vary, &[("Accept-Language", "en, fr")], 0);
-        let two_lines = headers(&[("Accept-Language", "en"), ("accept-language", " fr")]);
-        assert!(vary_matches(&stored, &two_lines));
-        assert!(!vary_matches(
-            &stored,
-            &headers(&[("Accept-Language", "fr, en")])
-        ));
     }
 
     #[test]
@@ -938,22 +658,6 @@ mod tests {
         let served = c.freshen(key, &old, &Headers::new(), t(6), t(6)).unwrap();
         assert_eq!(&*served.body, b"old");
         assert_eq!(&*c.lookup(key, &Headers::new()).unwrap().body, b"newer");
-    }
-
-    #[test]
-    fn capture_stops_for_good_after_overflow() {
-        let mut cap = Capture::new(5);
-        cap.push(b"abc");
-        cap.push(b"de");
-        assert!(!cap.overflowed());
-        assert_eq!(cap.finish(), Some(b"abcde".to_vec()));
-
-        let mut cap = Capture::new(5);
-        cap.push(b"abc");
-        cap.push(b"def");
-        cap.push(b""); // later pushes must not resurrect it
-        assert!(cap.overflowed());
-        assert_eq!(cap.finish(), None);
     }
 
     #[test]

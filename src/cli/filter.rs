@@ -141,7 +141,7 @@ mod tests {
             .to_string();
         assert!(error.contains("--allow-clients"), "{error}");
         assert!(
-            error.contains(&ClientAcl::parse("10.1.2.3/8").unwrap_err()),
+            error.contains(&ClientAcl::parse("10.1.2.3/8").unwrap_err().to_string()),
             "{error}"
         );
     }

@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::rules::{Pattern, parse_rule, rule_text};
+use super::patterns::{Pattern, parse_rule, rule_text};
 
 /// Checks a rule given on the command line with the same parser the proxy
 /// uses, so a rule that would break the file is refused before it is written.

@@ -4,18 +4,33 @@
 //! (RFC 9110 §15.5.4) is the honest answer when it refuses. This module is
 //! the policy only; the server decides when to ask and what to send.
 //!
-//! - [`rules`]: the rule syntax, label-aligned matching and the decision.
+//! - [`patterns`]: the rule syntax, one line of a rule file (RFC 1034 §3.1
+//!   labels, RFC 3986 §3.2.2 address literals).
+//! - [`path`]: request paths normalised as RFC 3986 §6.2.2 allows, so a
+//!   path rule cannot be dodged by spelling.
+//! - [`rules`]: rule files, label-aligned matching and the decision.
+//! - [`refusal`]: the 403 pages and the log line for a refused request.
 //! - [`live`]: the rules in force, swapped while worker threads read them.
 //! - [`edit`]: adding and removing rules in a file, atomically.
+//!
+//! Hosts are parsed and normalised in [`crate::uri`], not here: the filter
+//! takes a parsed [`crate::uri::Host`].
 
 pub mod edit;
 #[cfg_attr(feature = "starter-stage5", path = "../../exercises/stage5/live.rs")]
 pub mod live;
+pub mod path;
+#[cfg_attr(
+    feature = "starter-stage5",
+    path = "../../exercises/stage5/patterns.rs"
+)]
+pub mod patterns;
+pub mod refusal;
 #[cfg_attr(feature = "starter-stage5", path = "../../exercises/stage5/rules.rs")]
 pub mod rules;
 
 pub use live::{LiveRules, Watcher};
-pub use rules::{
-    HostPattern, ListKind, Pattern, Refusal, RefusalKind, Rule, RuleDiff, RuleError, RuleSet,
-    Source, Verdict, normalize_path, parse_rule,
-};
+pub use path::normalize_path;
+pub use patterns::{HostPattern, Pattern, PatternError, parse_rule};
+pub use refusal::{Refusal, RefusalKind};
+pub use rules::{ListKind, Rule, RuleDiff, RuleError, RuleSet, Source, Verdict};

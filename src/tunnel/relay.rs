@@ -1,26 +1,9 @@
-//! CONNECT tunnels: relaying bytes the proxy cannot read.
+//! The byte relay: copying a tunnel's bytes both ways until it ends.
 //!
-//! # Why a proxy can only tunnel HTTPS
-//!
-//! With `https://` the client wants TLS from its own socket all the way to the
-//! origin server. TLS encrypts everything HTTP puts on the wire (request line,
-//! header fields, bodies, responses) with keys only the two ends know, and the
-//! client checks the server's certificate. A proxy in the middle sees the name
-//! and port the client asked for, the size and timing of the traffic, and
-//! nothing else. It cannot read the requests, so it cannot cache, filter or
-//! rewrite them; and it cannot answer in the server's name, because it cannot
-//! present that server's certificate.
-//!
-//! So the client asks the proxy for a plain byte pipe instead:
-//! `CONNECT example.test:443 HTTP/1.1` (RFC 9110 §9.3.6). The request target
-//! is in authority-form, just `host:port` with no scheme and no path
-//! (RFC 9112 §3.2.3), because there is no resource for the proxy to fetch. The
-//! proxy opens a TCP connection to that authority and answers with a 2xx.
-//! From then on, nothing on either connection is HTTP any more: the proxy
-//! copies bytes each way, unread and unchanged, until the tunnel closes. The
-//! HTTP side of this (parsing the request, the port check, connecting with a
-//! timeout, the `200 Connection established` reply) lives in the HTTP core;
-//! this module takes over once both sockets are ready.
+//! Once the CONNECT exchange is over (RFC 9110 §9.3.6), nothing on either
+//! connection is HTTP any more: the proxy copies bytes each way, unread and
+//! unchanged. This module is that copy: two directions, half-close, the idle
+//! timeout and what ends a tunnel early.
 //!
 //! # The relay loop
 //!
@@ -72,51 +55,15 @@
 //! That wakes the other thread, which is probably blocked in a read, and its
 //! read then returns end of file. The first reason recorded (error or idle
 //! timeout) is the one the access log reports.
-//!
-//! # Why CONNECT needs a port policy
-//!
-//! A proxy that connects anywhere it is asked is a free TCP relay. Port 25 on
-//! a mail server lets anyone send spam from the proxy's address. Ports such as
-//! 22, 3306 or 6379 reach SSH servers and databases that trust the proxy's
-//! network and that the firewall was meant to hide. Every attack also appears
-//! to come from the proxy. HTTPS needs only port 443, so [`PortPolicy`] allows
-//! exactly that by default. Anything else must be listed, and is refused with
-//! 403 before the proxy connects anywhere. (The port list does not protect
-//! internal hosts that listen on 443; that would need a separate policy on
-//! destination addresses.)
-//!
-//! # Capacity: tunnels must not starve plain HTTP
-//!
-//! A plain HTTP exchange takes a worker for milliseconds; a tunnel can last an
-//! hour. If tunnels ran on the HTTP worker pool, a few dozen idle browser tabs
-//! would hold every worker and plain requests would queue behind them. So
-//! tunnels run on their own threads, outside the pool, under their own limit:
-//!
-//! 1. the HTTP core calls [`Tunnels::reserve`] *before* it connects upstream
-//!    or answers 200, so a CONNECT over the limit gets a clean 503 while the
-//!    connection is still speaking HTTP;
-//! 2. the [`TunnelSlot`] it gets back is a guard: dropping it gives the slot
-//!    back, so an early return or an error on the way cannot leak a slot;
-//! 3. [`TunnelSlot::spawn`] moves both sockets to a new thread that runs
-//!    [`relay`], calls the access-log callback, and then releases the slot and
-//!    the caller's own connection guard. The worker is free at once.
-//!
-//! Each tunnel costs two threads (one per direction), so the limit also caps
-//! the thread count. The worker pool and the connection limit stay in the HTTP
-//! core.
-//!
-//! Starting a thread is not free: a fresh stack and a few dozen system calls,
-//! about as much work as relaying a whole short tunnel. Browsers open many
-//! short tunnels, so a thread that finishes a tunnel waits a little while for
-//! the next one instead of exiting (a small thread cache, [`ThreadCache`]).
 
-use std::fmt;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::thread;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
+
+use super::stats::{End, TunnelStats};
+use super::threads::threads;
 
 /// Bytes read per system call in each direction, at first: plenty for the
 /// back-and-forth of an interactive tunnel.
@@ -133,136 +80,6 @@ const MAX_BUF_SIZE: usize = 1024 * 1024;
 /// sooner after its deadline; a longer one wakes sleeping threads less often.
 const MIN_SLICE: Duration = Duration::from_millis(10);
 const MAX_SLICE: Duration = Duration::from_secs(1);
-
-// ANCHOR: port_policy
-/// The destination ports a CONNECT may reach, as inclusive ranges.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PortPolicy {
-    ranges: Vec<(u16, u16)>,
-}
-
-impl PortPolicy {
-    /// Parses a comma-separated list of ports and ranges: `"443,8443"`,
-    /// `"443, 8000-8100"`. Port 0, reversed ranges, empty entries and
-    /// anything that is not a decimal number are errors: a typo in an
-    /// access rule must stop the proxy from starting, not widen the rule.
-    pub fn parse(spec: &str) -> Result<PortPolicy, String> {
-        if spec.trim().is_empty() {
-            return Err("the port list is empty".to_string());
-        }
-        let mut ranges = Vec::new();
-        for entry in spec.split(',') {
-            let entry = entry.trim();
-            let (low, high) = match entry.split_once('-') {
-                Some((low, high)) => (parse_port(low)?, parse_port(high)?),
-                None => {
-                    let port = parse_port(entry)?;
-                    (port, port)
-                }
-            };
-            if low > high {
-                return Err(format!("the range {entry:?} runs backwards"));
-            }
-            ranges.push((low, high));
-        }
-        Ok(PortPolicy { ranges })
-    }
-
-    pub fn allows(&self, port: u16) -> bool {
-        self.ranges
-            .iter()
-            .any(|&(low, high)| low <= port && port <= high)
-    }
-}
-
-fn parse_port(text: &str) -> Result<u16, String> {
-    let text = text.trim();
-    // `u16::from_str` would accept "+443"; a port list has no use for signs.
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{text:?} is not a port number"));
-    }
-    match text.parse::<u16>() {
-        Ok(0) => Err("port 0 cannot be connected to".to_string()),
-        Ok(port) => Ok(port),
-        Err(_) => Err(format!("{text} is larger than the largest port, 65535")),
-    }
-}
-
-/// Only HTTPS: the one port a browser needs a tunnel for.
-impl Default for PortPolicy {
-    fn default() -> Self {
-        PortPolicy {
-            ranges: vec![(443, 443)],
-        }
-    }
-}
-// ANCHOR_END: port_policy
-
-/// `443, 8000-8100`: the form the configuration uses, for logs and 403 bodies.
-impl fmt::Display for PortPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, &(low, high)) in self.ranges.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            if low == high {
-                write!(f, "{low}")?;
-            } else {
-                write!(f, "{low}-{high}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// How a tunnel ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
-    /// Both sides finished sending: the normal end.
-    Closed,
-    /// Nothing moved in either direction for the idle timeout.
-    IdleTimeout,
-    /// A socket failed (reset, broken pipe, ...); the tunnel was cut.
-    Error(ErrorKind),
-}
-
-impl fmt::Display for End {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            End::Closed => f.write_str("closed"),
-            End::IdleTimeout => f.write_str("idle timeout"),
-            End::Error(kind) => write!(f, "error: {kind}"),
-        }
-    }
-}
-
-/// What one tunnel did, for its access-log line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TunnelStats {
-    /// Bytes written to the upstream, including the pending bytes.
-    pub client_to_upstream: u64,
-    /// Bytes written to the client.
-    pub upstream_to_client: u64,
-    pub duration: Duration,
-    pub ended_by: End,
-}
-
-// ANCHOR: access_line
-/// One log line per tunnel, written when it closes. `up` counts bytes from
-/// the client to the upstream, `down` the other way.
-pub fn access_line(target: &str, stats: &TunnelStats) -> String {
-    format!(
-        "CONNECT {} up={} down={} time={:.3}s end={}",
-        // The target came from the client: escape control characters so a
-        // crafted authority cannot forge extra log lines.
-        target.escape_debug(),
-        stats.client_to_upstream,
-        stats.upstream_to_client,
-        stats.duration.as_secs_f64(),
-        stats.ended_by,
-    )
-}
-// ANCHOR_END: access_line
 
 // ANCHOR: activity
 /// State both directions of one tunnel share.
@@ -484,194 +301,15 @@ fn send_all(
 }
 // ANCHOR_END: pump
 
-// ANCHOR: capacity
-/// The tunnel limit, shared by every worker (cloning shares the same count).
-#[derive(Clone, Debug)]
-pub struct Tunnels {
-    shared: Arc<Limit>,
-}
-
-#[derive(Debug)]
-struct Limit {
-    max: usize,
-    active: AtomicUsize,
-    idle_timeout: Duration,
-}
-
-impl Tunnels {
-    pub fn new(max_tunnels: usize, idle_timeout: Duration) -> Tunnels {
-        Tunnels {
-            shared: Arc::new(Limit {
-                max: max_tunnels,
-                active: AtomicUsize::new(0),
-                idle_timeout,
-            }),
-        }
-    }
-
-    /// Tunnels open or reserved right now.
-    pub fn active(&self) -> usize {
-        self.shared.active.load(Ordering::Acquire)
-    }
-
-    pub fn max(&self) -> usize {
-        self.shared.max
-    }
-
-    pub fn idle_timeout(&self) -> Duration {
-        self.shared.idle_timeout
-    }
-
-    // ANCHOR: reserve
-    /// Takes a slot, or `None` when all are in use. Call this before
-    /// connecting upstream or answering 200, so a CONNECT over the limit can
-    /// still get a 503 over HTTP.
-    pub fn reserve(&self) -> Option<TunnelSlot> {
-        let limit = &self.shared;
-        // Check and increment in one atomic step: two workers racing for the
-        // last slot must not both get it.
-        limit
-            .active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit.max).then_some(n + 1)
-            })
-            .ok()?;
-        Some(TunnelSlot {
-            shared: Arc::clone(limit),
-        })
-    }
-    // ANCHOR_END: reserve
-}
-
-// ANCHOR: tunnel_slot
-/// One reserved tunnel. Dropping it gives the slot back, whatever path the
-/// caller leaves by.
-#[must_use = "dropping the slot releases it at once"]
-#[derive(Debug)]
-pub struct TunnelSlot {
-    shared: Arc<Limit>,
-}
-
-impl Drop for TunnelSlot {
-    fn drop(&mut self) {
-        self.shared.active.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl TunnelSlot {
-    /// Runs the tunnel on its own thread, so the calling worker is free at
-    /// once. When the relay ends, the thread calls `on_close` with the stats
-    /// (the access-log line), then releases this slot, then drops `guard`
-    /// (the caller's connection-limit guard, or `()`).
-    ///
-    /// If no thread can be started, everything moved in (sockets, guard,
-    /// slot) is dropped, so the slot is released and the error returned.
-    pub fn spawn(
-        self,
-        client: TcpStream,
-        pending: Vec<u8>,
-        upstream: TcpStream,
-        guard: impl Send + 'static,
-        on_close: impl FnOnce(&TunnelStats) + Send + 'static,
-    ) -> io::Result<()> {
-        let idle_timeout = self.shared.idle_timeout;
-        threads().run(Box::new(move || {
-            let stats = relay(client, &pending, upstream, idle_timeout);
-            on_close(&stats);
-            drop(self);
-            drop(guard);
-        }))
-    }
-}
-// ANCHOR_END: tunnel_slot
-
-// ANCHOR: thread_cache
-type Job = Box<dyn FnOnce() + Send + 'static>;
-
-/// How long a tunnel thread waits for its next tunnel before it exits.
-const THREAD_KEEP: Duration = Duration::from_secs(30);
-
-/// Tunnel threads that, once done, wait for another job instead of exiting.
-/// Unlike the HTTP worker pool it has no fixed size: the tunnel limit
-/// already caps how many jobs run at once, and idle threads leave after
-/// [`THREAD_KEEP`].
-pub struct ThreadCache {
-    /// One channel per idle thread; sending a job wakes that thread.
-    idle: Mutex<Vec<mpsc::Sender<Job>>>,
-}
-
-impl ThreadCache {
-    /// Runs `job` on an idle thread, or on a new one if none is idle.
-    fn run(self: &Arc<Self>, mut job: Job) -> io::Result<()> {
-        loop {
-            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let Some(thread) = idle else { break };
-            // A thread that timed out a moment ago is gone: its channel
-            // hands the job back, and we try the next one.
-            match thread.send(job) {
-                Ok(()) => return Ok(()),
-                Err(mpsc::SendError(back)) => job = back,
-            }
-        }
-        let cache = Arc::clone(self);
-        thread::Builder::new()
-            .name("tunnel".to_string())
-            .spawn(move || cache.work(job))
-            .map(|_| ())
-    }
-
-    fn work(&self, mut job: Job) {
-        loop {
-            job();
-            let (wake, next) = mpsc::channel();
-            self.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(wake);
-            match next.recv_timeout(THREAD_KEEP) {
-                Ok(next) => job = next,
-                Err(_) => return,
-            }
-        }
-    }
-}
-
-/// The process's tunnel threads, shared by every tunnel.
-fn threads() -> &'static Arc<ThreadCache> {
-    static THREADS: OnceLock<Arc<ThreadCache>> = OnceLock::new();
-    THREADS.get_or_init(|| {
-        Arc::new(ThreadCache {
-            idle: Mutex::new(Vec::new()),
-        })
-    })
-}
-// ANCHOR_END: thread_cache
-// ANCHOR_END: capacity
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::{TEST_TIMEOUT, read_to_end, socket_pair, with_timeouts};
     use std::net::TcpListener;
     use std::sync::mpsc;
+    use std::thread;
 
-    /// Generous, so a loaded machine does not fail a test, but finite, so a
-    /// broken relay fails it instead of hanging.
-    const TEST_TIMEOUT: Duration = Duration::from_secs(10);
     const IDLE: Duration = Duration::from_secs(5);
-
-    fn with_timeouts(s: TcpStream) -> TcpStream {
-        s.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
-        s.set_write_timeout(Some(TEST_TIMEOUT)).unwrap();
-        s
-    }
-
-    /// A connected pair of loopback sockets.
-    fn socket_pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (b, _) = listener.accept().unwrap();
-        (with_timeouts(a), with_timeouts(b))
-    }
 
     /// The test's two ends of a tunnel running on another thread:
     /// `client` is the browser, `upstream` the origin server.
@@ -703,12 +341,6 @@ mod tests {
                 .recv_timeout(TEST_TIMEOUT)
                 .expect("the relay did not finish")
         }
-    }
-
-    fn read_to_end(mut s: &TcpStream) -> Vec<u8> {
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).unwrap();
-        out
     }
 
     #[test]
@@ -922,138 +554,5 @@ mod tests {
         // The client is told too: end of file or a reset, but no hang.
         let mut rest = Vec::new();
         let _ = h.client.read_to_end(&mut rest);
-    }
-
-    #[test]
-    fn tunnel_limit_and_slot_release() {
-        let tunnels = Tunnels::new(2, IDLE);
-        let a = tunnels.reserve().unwrap();
-        let b = tunnels.reserve().unwrap();
-        assert_eq!(tunnels.active(), 2);
-        assert!(tunnels.reserve().is_none());
-        drop(a);
-        assert_eq!(tunnels.active(), 1);
-        let c = tunnels.clone().reserve().unwrap();
-        assert!(tunnels.reserve().is_none());
-        drop(b);
-        drop(c);
-        assert_eq!(tunnels.active(), 0);
-        assert!(Tunnels::new(0, IDLE).reserve().is_none());
-    }
-
-    /// Signals when it is dropped, like the caller's connection guard.
-    struct Guard(mpsc::Sender<()>);
-
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let _ = self.0.send(());
-        }
-    }
-
-    #[test]
-    fn spawned_tunnel_logs_and_releases_its_slot() {
-        let tunnels = Tunnels::new(1, IDLE);
-        let slot = tunnels.reserve().unwrap();
-        let (mut client, proxy_client) = socket_pair();
-        let (proxy_upstream, mut upstream) = socket_pair();
-        let (closed_tx, closed) = mpsc::channel();
-        let (guard_tx, guard_dropped) = mpsc::channel();
-        slot.spawn(
-            proxy_client,
-            b"hi ".to_vec(),
-            proxy_upstream,
-            Guard(guard_tx),
-            move |stats: &TunnelStats| {
-                let _ = closed_tx.send(access_line("example.test:443", stats));
-            },
-        )
-        .unwrap();
-        assert_eq!(tunnels.active(), 1);
-        assert!(tunnels.reserve().is_none());
-
-        client.write_all(b"there").unwrap();
-        client.shutdown(Shutdown::Write).unwrap();
-        assert_eq!(read_to_end(&upstream), b"hi there");
-        upstream.write_all(b"bye").unwrap();
-        upstream.shutdown(Shutdown::Write).unwrap();
-        assert_eq!(read_to_end(&client), b"bye");
-
-        let line = closed.recv_timeout(TEST_TIMEOUT).unwrap();
-        assert!(line.starts_with("CONNECT example.test:443 up=8 down=3 time="));
-        assert!(line.ends_with(" end=closed"), "{line}");
-        // The guard goes after the slot, so once it is dropped the slot is free.
-        guard_dropped.recv_timeout(TEST_TIMEOUT).unwrap();
-        assert_eq!(tunnels.active(), 0);
-        assert!(tunnels.reserve().is_some());
-    }
-
-    #[test]
-    fn access_line_escapes_the_target() {
-        let stats = TunnelStats {
-            client_to_upstream: 1,
-            upstream_to_client: 2,
-            duration: Duration::from_millis(1500),
-            ended_by: End::Error(ErrorKind::ConnectionReset),
-        };
-        assert_eq!(
-            access_line("evil\r\nFAKE LINE:443", &stats),
-            "CONNECT evil\\r\\nFAKE LINE:443 up=1 down=2 time=1.500s end=error: connection reset"
-        );
-    }
-
-    #[test]
-    fn port_policy_parsing() {
-        let good: &[(&str, &str, &[u16], &[u16])] = &[
-            ("443", "443", &[443], &[0, 80, 442, 444, 8443]),
-            ("443,8443", "443, 8443", &[443, 8443], &[80, 8444]),
-            (
-                " 443 , 8000-8100 ",
-                "443, 8000-8100",
-                &[443, 8000, 8050, 8100],
-                &[7999, 8101, 25],
-            ),
-            ("1-65535", "1-65535", &[1, 22, 65535], &[0]),
-            ("563-563", "563", &[563], &[562, 564]),
-        ];
-        for &(spec, shown, allowed, denied) in good {
-            let policy = PortPolicy::parse(spec).unwrap_or_else(|e| panic!("{spec:?}: {e}"));
-            assert_eq!(policy.to_string(), shown, "{spec:?}");
-            for &port in allowed {
-                assert!(policy.allows(port), "{spec:?} should allow {port}");
-            }
-            for &port in denied {
-                assert!(!policy.allows(port), "{spec:?} should deny {port}");
-            }
-        }
-
-        let bad = [
-            "",
-            " ",
-            "0",
-            "0-443",
-            "8100-8000",
-            "abc",
-            "443,",
-            ",443",
-            "443,,8443",
-            "443-",
-            "-443",
-            "65536",
-            "+443",
-            "1-2-3",
-            "44 3",
-            "443;8443",
-            "0x1bb",
-        ];
-        for spec in bad {
-            assert!(PortPolicy::parse(spec).is_err(), "{spec:?} was accepted");
-        }
-
-        let default = PortPolicy::default();
-        assert_eq!(default.to_string(), "443");
-        assert!(default.allows(443));
-        assert!(!default.allows(25));
-        assert!(!default.allows(22));
-        assert!(!default.allows(80));
     }
 }

@@ -1,0 +1,221 @@
+// Starter code for stage 3, exercise 2 (see exercises/stage3/HINTS.md).
+// With `--features starter-stage3` this file replaces src/cache/variant.rs.
+// Left for you: Vary matching (`normalized_field`, `vary_matches`).
+// Everything else is the reference code.
+//! One stored variant: a response, the request header values its `Vary`
+//! names, and whether it may answer a new request (RFC 9111 §4.1).
+//!
+//! An entry of the cache is one *variant*: a response for one cache key (the
+//! absolute URI, see [`super::key`]) and one set of values of the request
+//! headers that the response's `Vary` names. `GET /` with `Accept-Encoding:
+//! gzip` and `GET /` without it can be two entries under the same key. An
+//! entry is identified by a 64-bit FNV-1a hash of the key and those values
+//! ([`variant_id`]); the same number names its file on disk. Two different
+//! variants that happen to hash alike only evict each other: lookups compare
+//! the key and the Vary values byte for byte ([`vary_matches`]), so a
+//! collision can never serve the wrong response.
+//!
+//! This module sits below the store and the disk mirror, which both handle
+//! [`StoredResponse`] and its id; freshness and policy read it too.
+
+// Until you write them, some arguments go unused.
+#![allow(unused_variables, dead_code)]
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::fnv::Fnv1a64;
+use crate::headers::Headers;
+
+/// A response as the cache keeps it, with what freshness and age need.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub reason: String,
+    /// Header fields as they will be sent to clients (hop-by-hop fields
+    /// already removed, see [`super::policy::headers_for_storage`]).
+    pub headers: Headers,
+    /// The complete, de-chunked body. Shared, so serving never copies it.
+    pub body: Arc<[u8]>,
+    /// When we sent the request that produced this response (§4.2.3).
+    pub request_time: SystemTime,
+    /// When the response header arrived (§4.2.3).
+    pub response_time: SystemTime,
+    /// For each header named by `Vary` (lower-case, sorted): the request's
+    /// normalised value, or `None` if the request did not have that header.
+    pub vary: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl StoredResponse {
+    /// Builds a stored response and records, from the request that produced
+    /// it, the values of the headers its `Vary` names.
+    pub fn new(
+        status: u16,
+        reason: &str,
+        headers: Headers,
+        body: impl Into<Arc<[u8]>>,
+        request_headers: &Headers,
+        request_time: SystemTime,
+        response_time: SystemTime,
+    ) -> Self {
+        let vary = vary_values(&headers, request_headers);
+        StoredResponse {
+            status,
+            reason: reason.to_string(),
+            headers,
+            body: body.into(),
+            request_time,
+            response_time,
+            vary,
+        }
+    }
+
+    /// Bytes this response occupies, without its key: status line text,
+    /// header fields as written on the wire, Vary values and body.
+    pub fn size(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|f| f.name.len() + f.value.len() + 4)
+            .sum();
+        let vary: usize = self
+            .vary
+            .iter()
+            .map(|(n, v)| n.len() + v.as_ref().map_or(0, Vec::len))
+            .sum();
+        // "HTTP/1.1 200 " + reason + CRLF, and the CRLF ending the header.
+        15 + self.reason.len() + headers + 2 + vary + self.body.len()
+    }
+}
+
+impl fmt::Debug for StoredResponse {
+    // A derived Debug would print megabytes of body in a failed assertion.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredResponse")
+            .field("status", &self.status)
+            .field("reason", &self.reason)
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .field("request_time", &self.request_time)
+            .field("response_time", &self.response_time)
+            .field("vary", &self.vary)
+            .finish()
+    }
+}
+
+// ANCHOR: vary
+/// The request's value of `name`, normalised for Vary matching (§4.1): each
+/// line trimmed, several lines joined with ", " (RFC 9110 §5.3 says that is
+/// the same field). `None` when the request has no such field: an absent
+/// field only matches an absent field.
+pub fn normalized_field(headers: &Headers, name: &str) -> Option<Vec<u8>> {
+    // TODO(exercise 2a): every line of `name` in `headers`
+    // (`headers.get_all(name)`), each trimmed of surrounding whitespace
+    // (`trim_ascii`), joined with ", ". `None` when there is no such line at
+    // all; a field that is present but empty is `Some(vec![])`, which is not
+    // the same thing.
+    todo!("stage 3, exercise 2a: normalized_field")
+}
+
+/// The header names listed by `Vary` in the response (lower-case, sorted,
+/// without duplicates) with the request's normalised value of each.
+pub fn vary_values(
+    response_headers: &Headers,
+    request_headers: &Headers,
+) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut names: Vec<String> = response_headers
+        .list("vary")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|n| {
+            let v = normalized_field(request_headers, &n);
+            (n, v)
+        })
+        .collect()
+}
+
+/// Whether `stored` may answer a request with `request_headers` as far as
+/// Vary is concerned (§4.1). `Vary: *` stands for things outside the request
+/// headers (the client's address, the time of day...), so it never matches.
+pub fn vary_matches(stored: &StoredResponse, request_headers: &Headers) -> bool {
+    // TODO(exercise 2b): RFC 9111 §4.1. `Vary: *` (anywhere in the stored
+    // response's Vary) never matches. Otherwise every (name, value) the
+    // stored response recorded in `stored.vary` must equal the new
+    // request's `normalized_field` for that name: absent matches absent
+    // only.
+    todo!("stage 3, exercise 2b: vary_matches")
+}
+// ANCHOR_END: vary
+
+/// The stable number that identifies one variant, in memory and on disk.
+pub fn variant_id(key: &str, vary: &[(String, Option<Vec<u8>>)]) -> u64 {
+    // Length prefixes keep ("ab","c") and ("a","bc") apart.
+    let mut h = Fnv1a64::new();
+    h.write_len_prefixed(key.as_bytes());
+    for (name, value) in vary {
+        h.write_len_prefixed(name.as_bytes());
+        match value {
+            Some(v) => {
+                h.write(&[1]);
+                h.write_len_prefixed(v);
+            }
+            None => h.write(&[0]),
+        }
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[(&str, &str)]) -> Headers {
+        let mut h = Headers::new();
+        for (n, v) in lines {
+            h.append(n, *v);
+        }
+        h
+    }
+
+    fn response(resp: &[(&str, &str)], req: &[(&str, &str)]) -> StoredResponse {
+        let at = SystemTime::UNIX_EPOCH;
+        StoredResponse::new(
+            200,
+            "OK",
+            headers(resp),
+            b"x".to_vec(),
+            &headers(req),
+            at,
+            at,
+        )
+    }
+
+    #[test]
+    fn vary_joins_several_lines() {
+        let vary = [("Vary", "accept-language")];
+        let stored = response(&vary, &[("Accept-Language", "en, fr")]);
+        let two_lines = headers(&[("Accept-Language", "en"), ("accept-language", " fr")]);
+        assert!(vary_matches(&stored, &two_lines));
+        assert!(!vary_matches(
+            &stored,
+            &headers(&[("Accept-Language", "fr, en")])
+        ));
+    }
+
+    #[test]
+    fn variant_ids_keep_fields_apart() {
+        let a = vec![("ab".to_string(), Some(b"c".to_vec()))];
+        let b = vec![("a".to_string(), Some(b"bc".to_vec()))];
+        let absent = vec![("ab".to_string(), None)];
+        let empty = vec![("ab".to_string(), Some(Vec::new()))];
+        let key = "http://a.test:80/";
+        assert_ne!(variant_id(key, &a), variant_id(key, &b));
+        assert_ne!(variant_id(key, &absent), variant_id(key, &empty));
+        assert_eq!(variant_id(key, &a), variant_id(key, &a.clone()));
+    }
+}
