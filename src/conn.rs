@@ -63,7 +63,47 @@ pub struct Conn {
     /// found on the socket at the start), so reading a head need not ask
     /// the kernel for it.
     read_timeout: Option<Duration>,
+    /// While set, reads must keep up with a minimum rate (a request body).
+    /// Boxed: a Conn travels by value, and this is rarely set.
+    min_rate: Option<Box<RateWatch>>,
 }
+
+// ANCHOR: min_rate
+/// A minimum read rate, in the manner of Apache's `mod_reqtimeout`: after
+/// `grace`, each further second must have brought `bytes_per_sec` bytes.
+/// A read timeout alone cannot stop a client that sends one byte just
+/// before each timeout; this can.
+#[derive(Clone, Copy, Debug)]
+pub struct MinRate {
+    pub bytes_per_sec: u64,
+    pub grace: Duration,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct RateWatch {
+    rate: MinRate,
+    since: Instant,
+    bytes: u64,
+}
+
+impl RateWatch {
+    /// Counts `n` more bytes; an error once the reads fell behind.
+    fn count(&mut self, n: usize) -> io::Result<()> {
+        self.bytes += n as u64;
+        let earned = Duration::from_secs_f64(self.bytes as f64 / self.rate.bytes_per_sec as f64);
+        if self.since.elapsed() > self.rate.grace + earned {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the body arrives slower than {} bytes a second",
+                    self.rate.bytes_per_sec
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: min_rate
 
 pub fn is_timeout(e: &io::Error) -> bool {
     // SO_RCVTIMEO shows up as WouldBlock on Unix and TimedOut on Windows.
@@ -82,7 +122,20 @@ impl Conn {
             start: 0,
             end: 0,
             read_timeout,
+            min_rate: None,
         }
+    }
+
+    /// From now on, reads must keep up with `rate`; `None` lifts the rule.
+    /// A zero rate means no rule.
+    pub fn set_min_rate(&mut self, rate: Option<MinRate>) {
+        self.min_rate = rate.filter(|r| r.bytes_per_sec > 0).map(|rate| {
+            Box::new(RateWatch {
+                rate,
+                since: Instant::now(),
+                bytes: 0,
+            })
+        });
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -136,6 +189,9 @@ impl Conn {
         }
         let n = self.stream.read(&mut self.buf[self.end..])?;
         self.end += n;
+        if let Some(watch) = self.min_rate.as_mut() {
+            watch.count(n)?;
+        }
         Ok(n)
     }
 
@@ -280,7 +336,11 @@ impl Conn {
 impl Read for Conn {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if self.start == self.end && out.len() >= BUFFER_READ_SIZE {
-            return self.stream.read(out);
+            let n = self.stream.read(out)?;
+            if let Some(watch) = self.min_rate.as_mut() {
+                watch.count(n)?;
+            }
+            return Ok(n);
         }
         let available = self.fill_buf()?;
         let n = available.len().min(out.len());

@@ -31,6 +31,7 @@
 //! - [`pool`]: a fixed-size thread pool with a bounded queue.
 //! - [`upstream`]: idle upstream connections kept for the next request to the same origin.
 //! - [`handler`]: the trait between the server and what answers requests; the plain relay.
+//! - [`limits`]: descriptor limits and connections per client.
 //! - [`waiting`]: the waiting room: idle and slow connections wait without a worker.
 //! - [`server`]: the concurrent server with persistent connections.
 //! - [`stats`]: the proxy's own pages: live figures, as HTML and JSON, and a PAC file.
@@ -71,6 +72,7 @@ pub mod filter;
 pub mod forward;
 pub mod handler;
 pub mod headers;
+pub mod limits;
 pub mod listen;
 pub mod logging;
 #[cfg_attr(feature = "starter-stage2", path = "../exercises/stage2/message.rs")]

@@ -973,3 +973,96 @@ fn the_stats_page_is_reached_by_the_proxys_own_address_too() {
     assert_eq!(other.status, 400);
     assert!(other.body_text().contains("this is a proxy"));
 }
+
+#[test]
+fn one_client_cannot_take_every_connection() {
+    let origin = Origin::fixed(Reply::ok("fine"));
+    let proxy = start_stage2(Config {
+        max_connections_per_client: 2,
+        ..test_config()
+    });
+    // Two connections from 127.0.0.1, each served once and kept open.
+    let mut kept: Vec<Client> = (0..2).map(|_| Client::connect(proxy)).collect();
+    for client in &mut kept {
+        assert_eq!(client.request(&Req::get(&origin.url("/"))).status, 200);
+    }
+    // A third is turned away at once, with a reason.
+    let mut third = Client::connect(proxy);
+    let response = third.read_response();
+    assert_eq!(response.status, 503, "{}", response.body_text());
+    assert!(
+        response.body_text().contains("your address"),
+        "{}",
+        response.body_text()
+    );
+    // When one closes, its place is free again.
+    drop(kept.pop());
+    let freed = eventually(Duration::from_secs(5), || {
+        get(proxy, &origin.url("/")).status == 200
+    });
+    assert!(freed, "the closed connection's place was not freed");
+}
+
+#[test]
+fn a_request_body_slower_than_the_minimum_rate_gets_408() {
+    let origin = echo_origin();
+    let proxy = start_stage2(Config {
+        min_body_rate: Some(webproxy::conn::MinRate {
+            bytes_per_sec: 1000,
+            grace: Duration::from_millis(300),
+        }),
+        ..test_config()
+    });
+    let mut client = Client::connect(proxy);
+    client.send(
+        format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Length: 100000\r\n\r\n",
+            origin.url("/upload"),
+            origin.authority()
+        )
+        .into_bytes(),
+    );
+    // One byte every 50 ms: each read is prompt, so only the rate catches
+    // it. The pauses pace the client; nothing here waits for the server.
+    let mut answered = None;
+    for _ in 0..100 {
+        if client.try_send(b"x").is_err() {
+            answered = Some(client.read_response_to("POST"));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let response = answered.unwrap_or_else(|| client.read_response_to("POST"));
+    assert_eq!(response.status, 408, "{}", response.body_text());
+    assert!(
+        response.body_text().contains("request body"),
+        "{}",
+        response.body_text()
+    );
+    assert_eq!(
+        origin.hits(),
+        0,
+        "the origin answered a request it never got whole"
+    );
+}
+
+#[test]
+fn a_proxy_short_of_file_descriptors_refuses_with_503_instead_of_silence() {
+    // With 256 descriptors, the server fits its connection limit to them:
+    // the clients over it get a 503 at once instead of a hung connection.
+    let program = env!("CARGO_BIN_EXE_stage2");
+    let (running, log) = RunningBinary::start_logged(
+        "sh",
+        &["-c", &format!("ulimit -n 256 && exec {program} --port 0")],
+    );
+    assert!(
+        log.wait_for(&["lowered to"], Duration::from_secs(5))
+            .is_some(),
+        "{:?}",
+        log.lines()
+    );
+    let mut clients: Vec<Client> = (0..80).map(|_| Client::connect(running.addr)).collect();
+    let last = clients.last_mut().expect("a client");
+    let response = last.read_response();
+    assert_eq!(response.status, 503, "{}", response.body_text());
+}

@@ -35,10 +35,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use crate::conn::{Conn, is_timeout};
+use crate::conn::{Conn, MinRate, is_timeout};
 use crate::error::{HttpError, write_error};
 use crate::forward::Persist;
 use crate::handler::{Handled, Handler, Request};
+use crate::limits::{self, ClientPlace, PerClient};
 use crate::listen::{self, Shutdown};
 use crate::message::RequestHead;
 use crate::pool::{PoolHandle, ThreadPool};
@@ -59,15 +60,27 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Idle upstream connections kept for reuse.
     pub upstream: PoolConfig,
+    /// Open connections from one client address at most; more get a 503.
+    pub max_connections_per_client: usize,
+    /// How fast a request body must arrive (`None`: only the read timeout).
+    pub min_body_rate: Option<MinRate>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             threads: 64,
-            max_connections: 512,
+            // Waiting connections cost a descriptor and a small buffer, not
+            // a thread, so thousands are fine; `limits` fits this into the
+            // descriptors the process may open.
+            max_connections: 4096,
             timeouts: Timeouts::default(),
             upstream: PoolConfig::default(),
+            max_connections_per_client: 1024,
+            min_body_rate: Some(MinRate {
+                bytes_per_sec: 500,
+                grace: Duration::from_secs(10),
+            }),
         }
     }
 }
@@ -95,6 +108,7 @@ struct Shared {
     counters: Counters,
     /// Set once the room's thread runs; it needs a handle on this struct.
     room: OnceLock<WaitingRoom<Client>>,
+    per_client: PerClient,
 }
 
 /// What the server itself counts, for its stats page.
@@ -128,8 +142,9 @@ struct Client {
     /// When the first byte of a head that is not complete yet arrived: the
     /// whole head must arrive within the read timeout from then.
     head_since: Option<Instant>,
-    // Held, never read: dropping the Client frees the place.
+    // Held, never read: dropping the Client frees its places.
     _slot: Slot,
+    _place: Option<ClientPlace>,
 }
 
 impl Parked for Client {
@@ -151,7 +166,22 @@ impl Server {
     /// Serves connections from `listener` until `shutdown` is triggered,
     /// then waits for the requests in progress to finish.
     pub fn run(self, listener: TcpListener, shutdown: Shutdown) -> io::Result<()> {
-        let config = self.config;
+        let mut config = self.config;
+        // Past the descriptor limit, accept fails and clients hear nothing;
+        // under it, the one over the connection limit gets its 503.
+        let fds = limits::raise_fd_limit()?;
+        // Kept upstream connections get a quarter of the descriptors at most.
+        let quarter = usize::try_from(fds / 4).unwrap_or(usize::MAX);
+        config.upstream.max_idle = config.upstream.max_idle.min(quarter);
+        let fit = limits::connections_for(fds, config.upstream.max_idle);
+        if config.max_connections > fit {
+            log::warn!(
+                "at most {fit} connections fit in {fds} file descriptors; \
+                 --max-connections {} lowered to {fit}",
+                config.max_connections
+            );
+            config.max_connections = fit;
+        }
         // Every queued job is an admitted connection, and there are at most
         // max_connections of those, so the queue never refuses one.
         let pool = ThreadPool::new(config.threads, config.max_connections)?;
@@ -160,6 +190,7 @@ impl Server {
             active: AtomicUsize::new(0),
             local_addr: listener.local_addr()?,
             upstream: Pool::new(config.upstream, config.timeouts),
+            per_client: PerClient::new(config.max_connections_per_client),
             config,
             handler: self.handler,
             shutdown: shutdown.clone(),
@@ -239,6 +270,23 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         conn.close();
         return;
     }
+    // A client's own limit, checked before the global one, so that one
+    // address cannot take every place.
+    let place = match peer.map(|p| shared.per_client.admit(p.ip())) {
+        Some(Ok(place)) => Some(place),
+        None => None,
+        Some(Err(n)) => {
+            let _ = conn.set_write_timeout(Duration::from_secs(1));
+            let error = HttpError::new(
+                503,
+                "too many connections from your address; try again later",
+            );
+            let _ = write_error(&mut conn, &error);
+            log::warn!("{} refused: {n} connections open from it", show(peer));
+            conn.close();
+            return;
+        }
+    };
     if open > shared.config.max_connections {
         // A short write on a fresh socket: it cannot block for long, and the
         // write timeout bounds it anyway.
@@ -255,6 +303,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         idle_since: Instant::now(),
         head_since: None,
         _slot: slot,
+        _place: place,
     };
     schedule(shared, client);
 }
@@ -359,10 +408,12 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
         };
         client.head_since = None;
         let timeouts = &shared.config.timeouts;
-        // The body, if any, may take the full read timeout.
+        // The body, if any, may take the full read timeout, and must keep
+        // up with the minimum rate.
         if client.conn.set_read_timeout(timeouts.client_read).is_err() {
             return client.conn.close();
         }
+        client.conn.set_min_rate(shared.config.min_body_rate);
         shared.count(&request);
         if let Some(page) = own_page(&request, shared.local_addr) {
             serve_page(&shared, &mut client, &request, page, started);
@@ -384,8 +435,13 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             Handled::TakeOver(take_over) => {
                 // The connection leaves the pool; its slot goes with it and
                 // is freed when the new owner drops it.
-                let Client { conn, _slot, .. } = client;
-                return take_over(conn, Box::new(_slot));
+                let Client {
+                    conn,
+                    _slot,
+                    _place,
+                    ..
+                } = client;
+                return take_over(conn, Box::new((_slot, _place)));
             }
         };
         match finish(

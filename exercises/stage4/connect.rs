@@ -141,13 +141,13 @@ pub fn open_tunnel(
     mut conn: Conn,
     timeouts: &Timeouts,
     guard: impl Send + 'static,
-) -> Result<(), (Conn, HttpError)> {
+) -> Result<(), Box<(Conn, HttpError)>> {
     let Some(slot) = config.tunnels.reserve() else {
         let why = format!(
             "all {} tunnels are in use; try again later",
             config.tunnels.max()
         );
-        return Err((conn, HttpError::new(503, why)));
+        return Err(Box::new((conn, HttpError::new(503, why))));
     };
     let upstream = match relay::connect(authority, timeouts.connect) {
         Ok(stream) => stream,
@@ -155,9 +155,9 @@ pub fn open_tunnel(
         // only timeout there is: it gets the gateway-timeout status.
         Err(ConnectError::TimedOut) => {
             let why = format!("connecting to {authority} timed out");
-            return Err((conn, HttpError::gateway_timeout(why)));
+            return Err(Box::new((conn, HttpError::gateway_timeout(why))));
         }
-        Err(e) => return Err((conn, e.to_http(authority))),
+        Err(e) => return Err(Box::new((conn, e.to_http(authority)))),
     };
     if let Err(e) = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n") {
         log::warn!("CONNECT {authority}: client went away before the tunnel opened: {e}");
@@ -190,9 +190,10 @@ pub fn handle(
     let peer = conn.peer_addr();
     let result = match check_target(request, &config.ports) {
         Ok(authority) => open_tunnel(config, &authority, conn, timeouts, guard),
-        Err(error) => Err((conn, error)),
+        Err(error) => Err(Box::new((conn, error))),
     };
-    if let Err((mut conn, error)) = result {
+    if let Err(refused) = result {
+        let (mut conn, error) = *refused;
         respond_with_error(&mut conn, peer, Some(request), &error, started);
         conn.close();
     }

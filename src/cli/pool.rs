@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::{count, seconds};
+use crate::conn::MinRate;
 use crate::relay::Timeouts;
 use crate::server;
 
@@ -14,9 +15,17 @@ pub struct PoolArgs {
     /// worker threads
     #[arg(long, value_name = "N", default_value = "64", value_parser = count)]
     pub threads: usize,
-    /// open client connections at most; more get 503
-    #[arg(long, value_name = "N", default_value = "512", value_parser = count)]
+    /// open client connections at most (fitted to the descriptor limit);
+    /// more get 503
+    #[arg(long, value_name = "N", default_value = "4096", value_parser = count)]
     pub max_connections: usize,
+    /// open connections from one client address at most; more get 503
+    #[arg(long, value_name = "N", default_value = "1024", value_parser = count)]
+    pub max_connections_per_client: usize,
+    /// a request body slower than this many bytes a second, after 10 s,
+    /// gets 408; 0 turns the rule off
+    #[arg(long, value_name = "BYTES", default_value = "500", value_parser = bytes_per_second)]
+    pub min_body_rate: u64,
     /// close idle persistent client connections after this long
     #[arg(long, value_name = "SECS", default_value = "15", value_parser = seconds)]
     pub idle_timeout: Duration,
@@ -34,8 +43,19 @@ impl PoolArgs {
                 ..timeouts
             },
             upstream: Default::default(),
+            max_connections_per_client: self.max_connections_per_client,
+            min_body_rate: Some(MinRate {
+                bytes_per_sec: self.min_body_rate,
+                grace: Duration::from_secs(10),
+            }),
         }
     }
+}
+
+fn bytes_per_second(value: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| "not a whole number of bytes".into())
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ pub fn test_config() -> Config {
         threads: 8,
         max_connections: 64,
         timeouts: test_timeouts(),
-        upstream: Default::default(),
+        ..Config::default()
     }
 }
 
