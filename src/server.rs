@@ -338,6 +338,7 @@ enum Next {
 /// for a client that has sent nothing of its next head yet, and only when
 /// no other connection is queued for a worker; anything slower is parked.
 fn next_request(shared: &Shared, client: &mut Client) -> Next {
+    let mut reads = 0;
     loop {
         match client.conn.take_request_head() {
             Ok(Some(request)) => return Next::Request(request),
@@ -347,6 +348,11 @@ fn next_request(shared: &Shared, client: &mut Client) -> Next {
         let partial = !client.conn.buffered().is_empty();
         if partial && client.head_since.is_none() {
             client.head_since = Some(Instant::now());
+        }
+        // What had arrived has been read, and the head is still not whole:
+        // the rest comes when it comes, and the room will say when.
+        if partial && reads > 0 {
+            return Next::Park;
         }
         let linger = !partial && shared.pool.waiting() == 0;
         // Handed over by the room, the socket has bytes: the read returns at
@@ -359,6 +365,7 @@ fn next_request(shared: &Shared, client: &mut Client) -> Next {
         if client.conn.set_read_timeout(wait).is_err() {
             return Next::Close;
         }
+        reads += 1;
         match client.conn.read_some() {
             Ok(0) if partial => {
                 let why = "connection closed in the middle of the request head";

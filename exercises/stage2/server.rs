@@ -355,6 +355,8 @@ fn next_request(shared: &Shared, client: &mut Client) -> Next {
     //   nothing of its next head (`client.conn.buffered()` is empty) and no
     //   other connection waits for a worker (`shared.pool.waiting() == 0`);
     //   otherwise a hundred microseconds, just enough to take what is there.
+    // - Once you have read what had arrived and the head is still not
+    //   whole, park at once: the rest comes when it comes.
     // - A timeout: `Next::Park`, the waiting room wakes the connection when
     //   bytes arrive. Record when a head started (`client.head_since`) the
     //   first time you see part of one: its deadline counts from there.
