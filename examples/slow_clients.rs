@@ -195,7 +195,7 @@ fn main() {
         for slow in &mut heads {
             trickle(slow, proxy, head_first, &mut reopened);
         }
-        if tick % 5 == 0 {
+        if tick.is_multiple_of(5) {
             for slow in &mut bodies {
                 trickle(slow, proxy, body_first, &mut reopened);
             }
