@@ -24,11 +24,30 @@ use crate::uri::Host;
 /// (`--port 0` asks the system for any free port).
 pub fn bind_and_announce(addr: SocketAddr) -> io::Result<TcpListener> {
     let listener = TcpListener::bind(addr)?;
+    widen_backlog(&listener);
     let local = listener.local_addr()?;
     let mut out = io::stdout().lock();
     writeln!(out, "listening on http://{local}")?;
     out.flush()?;
     Ok(listener)
+}
+
+/// Connections the kernel may hold for us before we accept them.
+const BACKLOG: i32 = 1024;
+
+/// The standard library listens with a backlog of 128. A burst of new
+/// connections beyond that (a page load through a busy proxy, a benchmark
+/// with 256 clients) overflows the queue, and each connection that misses
+/// it waits for its SYN to be sent again: a second or more. Listening again
+/// on a listening socket only changes the backlog (Linux caps it at
+/// `net.core.somaxconn`).
+fn widen_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a socket we own; it reads nothing of ours.
+    let result = unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
+    if result != 0 {
+        log::debug!("could not widen the listen backlog: {}", io::Error::last_os_error());
+    }
 }
 
 // ANCHOR: shutdown
