@@ -46,7 +46,10 @@ fn widen_backlog(listener: &TcpListener) {
     // SAFETY: listen(2) on a socket we own; it reads nothing of ours.
     let result = unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) };
     if result != 0 {
-        log::debug!("could not widen the listen backlog: {}", io::Error::last_os_error());
+        log::debug!(
+            "could not widen the listen backlog: {}",
+            io::Error::last_os_error()
+        );
     }
 }
 
