@@ -23,13 +23,11 @@
 //! [`Shutdown`], so tests can bind port 0, start a server in-process, learn
 //! its address before connecting, and stop it when they are done.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, MinRate, is_timeout};
@@ -37,14 +35,13 @@ use crate::error::{HttpError, write_error};
 use crate::forward::Persist;
 use crate::handler::{Handled, Handler, Request};
 use crate::limits::{self, ClientPlace, PerClient};
-use crate::listen::{self, Shutdown};
+use crate::listen::Shutdown;
 use crate::message::RequestHead;
 use crate::pool::{PoolHandle, ThreadPool};
 use crate::relay::Timeouts;
 use crate::respond::{finish, log_access, respond_with_error, show};
-use crate::stats::{self, Page, Stats, Value};
+use crate::stats::{self, Counters, Page, Stats, Value};
 use crate::upstream::{Pool, PoolConfig};
-use crate::uri;
 use crate::waiting::{Parked, WaitingRoom};
 
 /// How the server is sized and timed.
@@ -106,14 +103,6 @@ struct Shared {
     /// Set once the room's thread runs; it needs a handle on this struct.
     room: OnceLock<WaitingRoom<Client>>,
     per_client: PerClient,
-}
-
-/// What the server itself counts, for its stats page.
-struct Counters {
-    started: Instant,
-    requests: AtomicU64,
-    /// Requests by the host they were for. One short lock per request.
-    hosts: Mutex<HashMap<String, u64>>,
 }
 
 // ANCHOR: slot
@@ -191,11 +180,7 @@ impl Server {
             config,
             handler: self.handler,
             shutdown: shutdown.clone(),
-            counters: Counters {
-                started: Instant::now(),
-                requests: AtomicU64::new(0),
-                hosts: Mutex::new(HashMap::new()),
-            },
+            counters: Counters::new(),
             room: OnceLock::new(),
         });
         // The room holds only a weak handle on the server, so that nothing
@@ -430,8 +415,8 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             return client.conn.close();
         }
         client.conn.set_min_rate(shared.config.min_body_rate);
-        shared.count(&request);
-        if let Some(page) = own_page(&request, shared.local_addr) {
+        shared.counters.count(&request);
+        if let Some(page) = stats::own_page(&request, shared.local_addr) {
             serve_page(&shared, &mut client, &request, page, started);
             return client.conn.close();
         }
@@ -475,65 +460,15 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
 }
 // ANCHOR_END: serve
 
-/// The host a request is for, as written in its target, for the busiest
-/// hosts table: no parsing beyond finding the authority.
-fn host_of(target: &str) -> &str {
-    let rest = target.split_once("://").map_or(target, |(_, rest)| rest);
-    rest.split(['/', '?', '#']).next().unwrap_or("")
-}
-
 impl Shared {
-    fn count(&self, request: &RequestHead) {
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let host = host_of(&request.target);
-        if host.is_empty() {
-            return;
-        }
-        let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(host.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(host)
-        };
-        let mut hosts = self
-            .counters
-            .hosts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = hosts.get_mut(&*host) {
-            *n += 1;
-        } else if hosts.len() < 10_000 {
-            // Bounded, so that a scan of random names cannot grow it without
-            // limit; the busiest hosts arrive early and often.
-            hosts.insert(host.into_owned(), 1);
-        }
-    }
-
     /// The figures of the server and of every layer of its handler.
     fn stats(&self) -> Stats {
         let mut stats = Stats::default();
-        let c = &self.counters;
-        stats
-            .section("server")
-            .row(
-                "uptime_seconds",
-                "uptime",
-                Value::Duration(c.started.elapsed()),
-            )
-            .row(
-                "requests",
-                "requests served",
-                Value::Count(c.requests.load(Ordering::Relaxed)),
-            )
-            .row(
-                "open_connections",
-                "open client connections",
-                Value::Count(self.active.load(Ordering::Relaxed) as u64),
-            )
-            .row(
-                "workers",
-                "worker threads",
-                Value::Count(self.config.threads as u64),
-            );
+        self.counters.server_section(
+            &mut stats,
+            self.active.load(Ordering::Relaxed),
+            self.config.threads,
+        );
         let pool = self.upstream.stats();
         stats
             .section("upstream connections")
@@ -554,37 +489,10 @@ impl Shared {
                 Value::Count(self.upstream.idle() as u64),
             );
         self.handler.stats(&mut stats);
-        let mut top: Vec<(String, u64)> = {
-            let hosts = c.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            hosts.iter().map(|(h, n)| (h.clone(), *n)).collect()
-        };
-        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        top.truncate(10);
-        stats
-            .section("hosts")
-            .row("top_hosts", "busiest hosts", Value::Table(top));
+        self.counters.hosts_section(&mut stats);
         stats
     }
 }
-
-// ANCHOR: own_page
-/// Is this request for one of the proxy's own pages? Either sent straight
-/// to us (`GET /stats.json`), or in absolute-form naming our own address.
-fn own_page(request: &RequestHead, local: SocketAddr) -> Option<Page> {
-    if request.method != "GET" && request.method != "HEAD" {
-        return None;
-    }
-    if request.target.starts_with('/') {
-        return Page::for_path(&request.target);
-    }
-    let target = uri::parse_absolute(&request.target).ok()?;
-    let authority = &target.authority;
-    if !listen::is_own_address(&authority.host, authority.port, local) {
-        return None;
-    }
-    Page::for_path(&target.path_and_query)
-}
-// ANCHOR_END: own_page
 
 /// Answers a request for one of our pages, and logs it.
 fn serve_page(

@@ -15,12 +15,20 @@
 //! through `Handler::stats`, so the server never learns what a later
 //! stage's layer counts.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::error::write_simple_with;
 use crate::headers::Headers;
+use crate::listen;
+use crate::message::RequestHead;
+use crate::uri;
 
 /// One figure on the page.
 #[derive(Clone, Debug, PartialEq)]
@@ -101,6 +109,116 @@ impl Page {
             _ => None,
         }
     }
+}
+
+// ANCHOR: own_page
+/// Is this request for one of the proxy's own pages? Either sent straight
+/// to us (`GET /stats.json`), or in absolute-form naming our own address.
+pub fn own_page(request: &RequestHead, local: SocketAddr) -> Option<Page> {
+    if request.method != "GET" && request.method != "HEAD" {
+        return None;
+    }
+    if request.target.starts_with('/') {
+        return Page::for_path(&request.target);
+    }
+    let target = uri::parse_absolute(&request.target).ok()?;
+    let authority = &target.authority;
+    if !listen::is_own_address(&authority.host, authority.port, local) {
+        return None;
+    }
+    Page::for_path(&target.path_and_query)
+}
+// ANCHOR_END: own_page
+
+/// What the server itself counts: since when, how many requests, and for
+/// which hosts.
+pub struct Counters {
+    started: Instant,
+    requests: AtomicU64,
+    /// Requests by the host they were for. One short lock per request.
+    hosts: Mutex<HashMap<String, u64>>,
+}
+
+/// Hosts remembered at most, so that a scan of random names cannot grow the
+/// table without limit; the busiest hosts arrive early and often.
+const MAX_HOSTS: usize = 10_000;
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters::new()
+    }
+}
+
+impl Counters {
+    pub fn new() -> Counters {
+        Counters {
+            started: Instant::now(),
+            requests: AtomicU64::new(0),
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request, and the host it is for.
+    pub fn count(&self, request: &RequestHead) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let host = host_of(&request.target);
+        if host.is_empty() {
+            return;
+        }
+        let host: Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(host)
+        };
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = hosts.get_mut(&*host) {
+            *n += 1;
+        } else if hosts.len() < MAX_HOSTS {
+            hosts.insert(host.into_owned(), 1);
+        }
+    }
+
+    /// The server's own section.
+    pub fn server_section(&self, stats: &mut Stats, open: usize, workers: usize) {
+        stats
+            .section("server")
+            .row(
+                "uptime_seconds",
+                "uptime",
+                Value::Duration(self.started.elapsed()),
+            )
+            .row(
+                "requests",
+                "requests served",
+                Value::Count(self.requests.load(Ordering::Relaxed)),
+            )
+            .row(
+                "open_connections",
+                "open client connections",
+                Value::Count(open as u64),
+            )
+            .row("workers", "worker threads", Value::Count(workers as u64));
+    }
+
+    /// The ten busiest hosts.
+    pub fn hosts_section(&self, stats: &mut Stats) {
+        let mut top: Vec<(String, u64)> = {
+            let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            hosts.iter().map(|(h, n)| (h.clone(), *n)).collect()
+        };
+        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        top.truncate(10);
+        stats
+            .section("hosts")
+            .row("top_hosts", "busiest hosts", Value::Table(top));
+    }
+}
+
+/// The host a request is for, as written in its target: no parsing beyond
+/// finding the authority.
+fn host_of(target: &str) -> &str {
+    let rest = target.split_once("://").map_or(target, |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().unwrap_or("")
 }
 
 // ANCHOR: write_page
