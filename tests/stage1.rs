@@ -323,6 +323,7 @@ fn http10_without_host_is_served() {
     );
 }
 
+// ANCHOR: byte_by_byte
 #[test]
 fn a_head_arriving_byte_by_byte_still_works() {
     let origin = Origin::fixed(Reply::ok(binary(3000, 3)));
@@ -345,6 +346,7 @@ fn a_head_arriving_byte_by_byte_still_works() {
         Some(&*"p".repeat(100))
     );
 }
+// ANCHOR_END: byte_by_byte
 
 #[test]
 fn refused_origin_is_502() {
@@ -412,6 +414,7 @@ fn slow_response_is_relayed_intact() {
     assert_eq!(response.body, body);
 }
 
+// ANCHOR: cut_short
 #[test]
 fn origin_closing_mid_body_does_not_look_complete() {
     let origin = Origin::fixed(Reply::truncated(10_000, binary(4000, 6)));
@@ -425,6 +428,7 @@ fn origin_closing_mid_body_does_not_look_complete() {
     assert!(response.body.len() <= 4000);
     assert!(response.body[..] == binary(4000, 6)[..response.body.len()]);
 }
+// ANCHOR_END: cut_short
 
 #[test]
 fn chunked_origin_closing_mid_body_does_not_look_complete() {

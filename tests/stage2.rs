@@ -120,6 +120,7 @@ fn an_upstream_connection_that_asked_to_close_is_not_kept() {
     assert_eq!(origin.connections(), 2);
 }
 
+// ANCHOR: stale_upstream
 /// An origin that closes a kept connection when the second request arrives
 /// on it, without answering: what a proxy sees when the origin's idle
 /// timeout and our next request cross on the wire.
@@ -172,6 +173,7 @@ fn a_post_on_a_kept_connection_the_origin_closed_is_not_retried() {
     assert_eq!(response.status, 502, "{}", response.body_text());
     assert_eq!(origin.hits_for("/order"), 1);
 }
+// ANCHOR_END: stale_upstream
 
 #[test]
 fn head_gets_no_body_though_the_origin_sends_a_length() {
@@ -825,6 +827,7 @@ fn idle_persistent_connections_do_not_starve_new_clients() {
     }
 }
 
+// ANCHOR: slow_head
 #[test]
 fn a_slow_request_head_does_not_hold_a_worker() {
     // Two workers, and four clients that each send half a head and stop.
@@ -848,6 +851,7 @@ fn a_slow_request_head_does_not_hold_a_worker() {
     assert_eq!(origin.hits_for("/slow"), 0);
     drop(slow);
 }
+// ANCHOR_END: slow_head
 
 #[test]
 fn a_request_that_waited_for_a_worker_is_served_not_dropped() {
