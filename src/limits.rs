@@ -52,12 +52,14 @@ pub fn raise_fd_limit() -> io::Result<u64> {
     Ok(limit.rlim_cur as u64)
 }
 
+// ANCHOR: fit
 /// How many client connections `fds` descriptors can carry: each may need
 /// a second one upstream, and `idle_upstream` kept connections need theirs.
 pub fn connections_for(fds: u64, idle_upstream: usize) -> usize {
     let spare = fds.saturating_sub(RESERVED_FDS + idle_upstream as u64);
     usize::try_from(spare / 2).unwrap_or(usize::MAX).max(1)
 }
+// ANCHOR_END: fit
 
 /// Open connections by client address, bounded per address.
 #[derive(Clone)]
