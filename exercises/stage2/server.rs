@@ -159,7 +159,7 @@ impl Server {
             pool: pool.handle(),
             active: AtomicUsize::new(0),
             local_addr: listener.local_addr()?,
-            upstream: Pool::new(config.upstream, config.timeouts),
+            upstream: Pool::new(config.upstream.clone(), config.timeouts),
             config,
             handler: self.handler,
             shutdown: shutdown.clone(),
