@@ -1,8 +1,9 @@
 //! One request, relayed to the origin and back.
 //!
 //! This is the heart of every stage: connect to the origin named by the
-//! target URI, send the request in origin-form with its body, read the
-//! response head, then stream the response body to the client. It is split in
+//! target URI (or to a parent proxy, which the [`Connector`] decides), send
+//! the request with its body, read the response head, then stream the
+//! response body to the client. It is split in
 //! two halves, [`send_request`] and [`relay_response`], so that the cache
 //! (stage 3) can look at the response head between them and decide whether to
 //! keep a copy.

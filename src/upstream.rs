@@ -116,6 +116,7 @@ impl Pool {
         self.lock().total
     }
 
+    // ANCHOR: key
     /// Which idle connections may carry a request for `authority`.
     fn key(&self, authority: &Authority) -> String {
         if self.config.parents.is_empty() {
@@ -124,6 +125,7 @@ impl Pool {
             PARENT_KEY.to_string()
         }
     }
+    // ANCHOR_END: key
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Idles> {
         // Nothing here panics while holding the lock, and the map stays
