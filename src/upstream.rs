@@ -41,6 +41,8 @@ use crate::uri::Authority;
 /// How many idle connections to keep, for how long, and where they go.
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
+    /// Idle connections kept for one origin; with parents, for all of
+    /// them together, since they share one key.
     pub max_per_origin: usize,
     pub max_idle: usize,
     pub idle_timeout: Duration,

@@ -148,8 +148,10 @@ fn the_childs_cache_answers_without_asking_the_parent() {
     let origin = Origin::fixed(Reply::ok("cached").header("Cache-Control", "max-age=60"));
     let parent = start_stage2(test_config());
     let child = start_stage3(through(&parents(&[parent])), cache());
+    // One connection: the copy is stored before the next request is read.
+    let mut client = Client::connect(child);
     for _ in 0..2 {
-        let response = get(child, &origin.url("/c"));
+        let response = client.request(&Req::get(&origin.url("/c")));
         assert_eq!(response.body_text(), "cached");
     }
     assert_eq!(origin.hits(), 1);
