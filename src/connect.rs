@@ -11,7 +11,9 @@
 //! 3. a tunnel place must be free (else 503): tunnels have their own limit
 //!    and their own threads, so long-lived tunnels never starve plain HTTP
 //!    requests of pool workers;
-//! 4. the upstream connection must succeed (else 502, or 504 on timeout).
+//! 4. the upstream connection must succeed (else 502, or 504 on timeout);
+//!    with parent proxies, it is a CONNECT to the first parent that answers
+//!    ([`crate::parent_connect`]).
 //!
 //! Then it answers `200 Connection established` — a 2xx to CONNECT has no
 //! body and no framing fields — and hands both sockets to
@@ -19,7 +21,7 @@
 //! its CONNECT head, and the worker goes back to the pool.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -28,17 +30,21 @@ use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::handler::{Handled, Handler, Request};
 use crate::message::RequestHead;
+use crate::parent::Parents;
+use crate::parent_connect;
 use crate::relay::{self, ConnectError, Timeouts};
 use crate::respond::{respond_with_error, show};
 use crate::stats::{Stats, Value};
 use crate::tunnel::{self, PortPolicy, Tunnels};
 use crate::uri::{self, Authority};
 
-/// What stage 4 adds to the server: the tunnel limit and the port policy.
+/// What stage 4 adds to the server: the tunnel limit and the port policy,
+/// and the parent proxies that tunnels go through, if any.
 #[derive(Clone)]
 pub struct TunnelConfig {
     pub tunnels: Tunnels,
     pub ports: PortPolicy,
+    pub parents: Parents,
 }
 
 // ANCHOR: layer
@@ -136,6 +142,7 @@ pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authori
 /// has been sent yet and the caller answers with the error.
 pub fn open_tunnel(
     config: &TunnelConfig,
+    request: &RequestHead,
     authority: &Authority,
     mut conn: Conn,
     timeouts: &Timeouts,
@@ -148,17 +155,15 @@ pub fn open_tunnel(
         );
         return Err(Box::new((conn, HttpError::new(503, why))));
     };
-    let upstream = match relay::connect(authority, timeouts.connect) {
-        Ok(stream) => stream,
-        // A tunnel has no response to wait for, so the connect timeout is the
-        // only timeout there is: it gets the gateway-timeout status.
-        Err(ConnectError::TimedOut) => {
-            let why = format!("connecting to {authority} timed out");
-            return Err(Box::new((conn, HttpError::gateway_timeout(why))));
-        }
-        Err(e) => return Err(Box::new((conn, e.to_http(authority)))),
+    let (upstream, early) = match connect_upstream(config, request, authority, timeouts) {
+        Ok(connected) => connected,
+        Err(e) => return Err(Box::new((conn, e))),
     };
-    if let Err(e) = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n") {
+    // Bytes the target sent through a parent before we took over are the
+    // first bytes of the tunnel, right after our 200.
+    let mut answer = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+    answer.extend_from_slice(&early);
+    if let Err(e) = conn.write_all(&answer) {
         log::warn!("CONNECT {authority}: client went away before the tunnel opened: {e}");
         return Ok(());
     }
@@ -175,6 +180,30 @@ pub fn open_tunnel(
 }
 // ANCHOR_END: open_tunnel
 
+// ANCHOR: connect_upstream
+/// The upstream end of a tunnel, and any bytes that already came through
+/// it: straight to the target, or through a parent proxy.
+fn connect_upstream(
+    config: &TunnelConfig,
+    request: &RequestHead,
+    authority: &Authority,
+    timeouts: &Timeouts,
+) -> Result<(TcpStream, Vec<u8>), HttpError> {
+    if !config.parents.is_empty() {
+        return parent_connect::open(&config.parents, request, authority, timeouts);
+    }
+    match relay::connect(authority, timeouts.connect) {
+        Ok(stream) => Ok((stream, Vec::new())),
+        // A tunnel has no response to wait for, so the connect timeout is the
+        // only timeout there is: it gets the gateway-timeout status.
+        Err(ConnectError::TimedOut) => Err(HttpError::gateway_timeout(format!(
+            "connecting to {authority} timed out"
+        ))),
+        Err(e) => Err(e.to_http(authority)),
+    }
+}
+// ANCHOR_END: connect_upstream
+
 // ANCHOR: handle
 /// Answers one CONNECT request: opens the tunnel, or writes the error and
 /// closes the connection.
@@ -188,7 +217,7 @@ pub fn handle(
 ) {
     let peer = conn.peer_addr();
     let result = match check_target(request, &config.ports) {
-        Ok(authority) => open_tunnel(config, &authority, conn, timeouts, guard),
+        Ok(authority) => open_tunnel(config, request, &authority, conn, timeouts, guard),
         Err(error) => Err(Box::new((conn, error))),
     };
     if let Err(refused) = result {

@@ -9,7 +9,8 @@
 //! (§5.3).
 //!
 //! Upstream, the request goes out in origin-form, `GET /path HTTP/1.1`, with
-//! a Host field made from the target URI (RFC 9112 §3.2). Both directions get
+//! a Host field made from the target URI (RFC 9112 §3.2); to a parent proxy
+//! it stays in absolute-form (§3.2.2), as clients send it to us. Both directions get
 //! a `Via` entry naming us (§7.6.3), which lets the next hop see that a proxy
 //! was involved and lets us notice a request that loops back to us. We always
 //! speak HTTP/1.1 ourselves, whatever version the peer used (RFC 9112 §2.3).
@@ -104,6 +105,18 @@ pub fn request_fields(original: &Headers) -> Headers {
     headers
 }
 
+// ANCHOR: request_form
+/// How the request line names its target upstream (RFC 9112 §3.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestForm {
+    /// `GET /path HTTP/1.1`, for the origin itself (§3.2.1).
+    Origin,
+    /// `GET http://host/path HTTP/1.1`, for a parent proxy, which needs the
+    /// whole URI to know where the request goes (§3.2.2).
+    Absolute,
+}
+// ANCHOR_END: request_form
+
 // ANCHOR: write_request_head
 /// Writes the request head we send upstream. `fields` comes from
 /// [`request_fields`], possibly with additions (the cache adds conditional
@@ -116,9 +129,19 @@ pub fn write_request_head(
     fields: &Headers,
     body: Framing,
     keep_alive: bool,
+    form: RequestForm,
 ) -> io::Result<()> {
     let mut head = Vec::with_capacity(512);
-    write!(head, "{method} {} HTTP/1.1\r\n", uri.path_and_query)?;
+    match form {
+        RequestForm::Origin => write!(head, "{method} {} HTTP/1.1\r\n", uri.path_and_query)?,
+        // Host still goes with it: every HTTP/1.1 request has one (§3.2).
+        RequestForm::Absolute => write!(
+            head,
+            "{method} http://{}{} HTTP/1.1\r\n",
+            uri.authority.host_header(),
+            uri.path_and_query
+        )?,
+    }
     write!(head, "Host: {}\r\n", uri.authority.host_header())?;
     fields.write_to(&mut head)?;
     match body {
@@ -262,6 +285,7 @@ mod tests {
             &request_fields(&original),
             Framing::Length(3),
             false,
+            RequestForm::Origin,
         )
         .unwrap();
         assert_eq!(
@@ -270,6 +294,27 @@ mod tests {
                 "POST /p?q=1 HTTP/1.1\r\nHost: a.test:8080\r\nUser-Agent: t\r\n\
              Content-Length: 3\r\nVia: {VIA}\r\nConnection: close\r\n\r\n"
             )
+        );
+    }
+
+    #[test]
+    fn a_parent_gets_the_whole_uri_and_host() {
+        let uri = parse_absolute("http://A.test/p?q=1").unwrap();
+        let mut out = Vec::new();
+        let fields = Headers::new();
+        write_request_head(
+            &mut out,
+            "GET",
+            &uri,
+            &fields,
+            Framing::Empty,
+            true,
+            RequestForm::Absolute,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("GET http://a.test/p?q=1 HTTP/1.1\r\nHost: a.test\r\nVia: {VIA}\r\n\r\n")
         );
     }
 

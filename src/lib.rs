@@ -30,12 +30,14 @@
 //! ### Stage 2: many clients, persistent connections
 //! - [`pool`]: a fixed-size thread pool with a bounded queue.
 //! - [`upstream`]: idle upstream connections kept for the next request to the same origin.
+//! - [`parent`]: parent proxies: where upstream connections go instead of origins, with failover.
 //! - [`handler`]: the trait between the server and what answers requests; the plain relay.
 //! - [`limits`]: descriptor limits and connections per client.
 //! - [`waiting`]: the waiting room: idle and slow connections wait without a worker.
 //! - [`server`]: the concurrent server with persistent connections.
 //! - [`stats`]: the proxy's own pages: live figures, as HTML and JSON, and a PAC file.
 //! - [`cli::pool`]: stage 2's flags: threads, connection limit, idle timeout.
+//! - [`cli::parent`]: the `--parent` flag, for stages 2 to 5.
 //!
 //! ### Stage 3: a shared cache
 //! - [`cache`]: what RFC 9111 lets a shared cache store, for how long, and the store itself.
@@ -45,6 +47,7 @@
 //! ### Stage 4: HTTPS through CONNECT
 //! - [`tunnel`]: CONNECT tunnels: the byte relay, the port policy and the tunnel limit.
 //! - [`connect`]: the handler that answers CONNECT: checks, the upstream connection, the 200.
+//! - [`parent_connect`]: CONNECT through a parent proxy: the handshake and the parent's answer.
 //! - [`cli::tunnel`]: stage 4's flags: CONNECT ports, tunnel limit and idle timeout.
 //!
 //! ### Stage 5: filtering
@@ -77,6 +80,8 @@ pub mod listen;
 pub mod logging;
 #[cfg_attr(feature = "starter-stage2", path = "../exercises/stage2/message.rs")]
 pub mod message;
+pub mod parent;
+pub mod parent_connect;
 #[cfg_attr(feature = "starter-stage2", path = "../exercises/stage2/pool.rs")]
 pub mod pool;
 pub mod relay;

@@ -1,8 +1,9 @@
 //! One request, relayed to the origin and back.
 //!
 //! This is the heart of every stage: connect to the origin named by the
-//! target URI, send the request in origin-form with its body, read the
-//! response head, then stream the response body to the client. It is split in
+//! target URI (or to a parent proxy, which the [`Connector`] decides), send
+//! the request with its body, read the response head, then stream the
+//! response body to the client. It is split in
 //! two halves, [`send_request`] and [`relay_response`], so that the cache
 //! (stage 3) can look at the response head between them and decide whether to
 //! keep a copy.
@@ -22,7 +23,7 @@ use std::time::Duration;
 use crate::body::{self, BodyReader, BodyWriter, CopyError, Framing};
 use crate::conn::{Conn, HeadError, is_timeout};
 use crate::error::HttpError;
-use crate::forward::{self, Persist};
+use crate::forward::{self, Persist, RequestForm};
 use crate::headers::Headers;
 use crate::message::{RequestHead, ResponseHead};
 use crate::uri::{AbsoluteUri, Authority};
@@ -121,6 +122,13 @@ pub trait Connector: Send + Sync {
     /// Should requests ask the origin to keep the connection open?
     fn keeps_connections(&self) -> bool {
         false
+    }
+
+    /// How requests on these connections name their target: origin-form
+    /// for an origin, absolute-form when the connections go to a parent
+    /// proxy instead ([`crate::parent`]).
+    fn request_form(&self) -> RequestForm {
+        RequestForm::Origin
     }
 }
 
@@ -306,6 +314,7 @@ pub fn send_request<'a>(
     let framing = body::request_framing(request)?;
     let expect_continue = expects_continue(request)?;
     let keep = connector.keeps_connections();
+    let form = connector.request_form();
 
     let (mut upstream, reused) = connector.checkout(&uri.authority)?;
     let mut result = attempt(
@@ -317,6 +326,7 @@ pub fn send_request<'a>(
         framing,
         expect_continue,
         keep,
+        form,
     );
     if reused
         && framing == Framing::Empty
@@ -337,6 +347,7 @@ pub fn send_request<'a>(
             framing,
             expect_continue,
             keep,
+            form,
         );
     }
     let (head, client_body_done) = match result {
@@ -370,11 +381,20 @@ fn attempt(
     framing: Framing,
     expect_continue: bool,
     keep_alive: bool,
+    form: RequestForm,
 ) -> Result<(ResponseHead, bool), Attempt> {
     let upstream_gone =
         |e: io::Error| HttpError::bad_gateway(format!("sending the request upstream failed: {e}"));
-    forward::write_request_head(upstream, &request.method, uri, fields, framing, keep_alive)
-        .map_err(|e| Attempt::NoAnswer(upstream_gone(e)))?;
+    forward::write_request_head(
+        upstream,
+        &request.method,
+        uri,
+        fields,
+        framing,
+        keep_alive,
+        form,
+    )
+    .map_err(|e| Attempt::NoAnswer(upstream_gone(e)))?;
     let mut client_body_done = true;
     if framing != Framing::Empty {
         if expect_continue && request.minor_version >= 1 {

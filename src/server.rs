@@ -175,7 +175,7 @@ impl Server {
             pool: pool.handle(),
             active: AtomicUsize::new(0),
             local_addr: listener.local_addr()?,
-            upstream: Pool::new(config.upstream, config.timeouts),
+            upstream: Pool::new(config.upstream.clone(), config.timeouts),
             per_client: PerClient::new(config.max_connections_per_client),
             config,
             handler: self.handler,

@@ -21,6 +21,10 @@
 //!   when it writes. Before use, a connection is checked for a close that
 //!   already arrived; if the request then gets no answer at all, the relay
 //!   retries an idempotent request once on a new connection (§9.3.1).
+//!
+//! With parent proxies ([`crate::parent`]), every connection goes to a
+//! parent instead, whatever the origin, and is kept under one key: a
+//! connection to a parent can carry the next request for any origin.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,15 +33,21 @@ use std::time::{Duration, Instant};
 
 use crate::conn::Conn;
 use crate::error::HttpError;
+use crate::forward::RequestForm;
+use crate::parent::Parents;
 use crate::relay::{self, Connector, Timeouts};
 use crate::uri::Authority;
 
-/// How many idle connections to keep, and for how long.
-#[derive(Clone, Copy, Debug)]
+/// How many idle connections to keep, for how long, and where they go.
+#[derive(Clone, Debug)]
 pub struct PoolConfig {
+    /// Idle connections kept for one origin; with parents, for all of
+    /// them together, since they share one key.
     pub max_per_origin: usize,
     pub max_idle: usize,
     pub idle_timeout: Duration,
+    /// Parent proxies to connect to instead of origins; none by default.
+    pub parents: Parents,
 }
 
 impl Default for PoolConfig {
@@ -48,6 +58,7 @@ impl Default for PoolConfig {
             // Shorter than most origins' own keep-alive timeouts, so we
             // rarely send on a connection the origin is about to close.
             idle_timeout: Duration::from_secs(4),
+            parents: Parents::default(),
         }
     }
 }
@@ -56,6 +67,10 @@ struct Idle {
     conn: Conn,
     since: Instant,
 }
+
+/// The key of every connection to a parent. Not an authority (it has a
+/// space), so it cannot collide with an origin's.
+const PARENT_KEY: &str = "parent proxy";
 
 /// Idle upstream connections, by origin.
 pub struct Pool {
@@ -103,6 +118,17 @@ impl Pool {
         self.lock().total
     }
 
+    // ANCHOR: key
+    /// Which idle connections may carry a request for `authority`.
+    fn key(&self, authority: &Authority) -> String {
+        if self.config.parents.is_empty() {
+            authority.to_string()
+        } else {
+            PARENT_KEY.to_string()
+        }
+    }
+    // ANCHOR_END: key
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Idles> {
         // Nothing here panics while holding the lock, and the map stays
         // consistent even if something did.
@@ -145,7 +171,7 @@ fn still_open(conn: &Conn) -> bool {
 
 impl Connector for Pool {
     fn checkout(&self, authority: &Authority) -> Result<(Conn, bool), HttpError> {
-        let key = authority.to_string();
+        let key = self.key(authority);
         while let Some(conn) = self.take(&key) {
             if still_open(&conn) {
                 self.reused.fetch_add(1, Ordering::Relaxed);
@@ -158,7 +184,13 @@ impl Connector for Pool {
     }
 
     fn fresh(&self, authority: &Authority) -> Result<Conn, HttpError> {
-        let conn = relay::open(authority, &self.timeouts)?;
+        let conn = if self.config.parents.is_empty() {
+            relay::open(authority, &self.timeouts)?
+        } else {
+            let (conn, parent) = self.config.parents.open(&self.timeouts)?;
+            log::debug!("{authority}: through parent proxy {parent}");
+            conn
+        };
         self.opened.fetch_add(1, Ordering::Relaxed);
         log::debug!("{authority}: opened a new upstream connection");
         Ok(conn)
@@ -169,7 +201,7 @@ impl Connector for Pool {
         if idles.total >= self.config.max_idle {
             return; // dropped after the lock is released: closed
         }
-        let list = idles.by_origin.entry(authority.to_string()).or_default();
+        let list = idles.by_origin.entry(self.key(authority)).or_default();
         if list.len() >= self.config.max_per_origin {
             return;
         }
@@ -182,6 +214,10 @@ impl Connector for Pool {
 
     fn keeps_connections(&self) -> bool {
         true
+    }
+
+    fn request_form(&self) -> RequestForm {
+        self.config.parents.request_form()
     }
 }
 
@@ -252,6 +288,7 @@ mod tests {
             max_per_origin: 2,
             max_idle: 8,
             idle_timeout: Duration::from_secs(60),
+            ..PoolConfig::default()
         };
         let pool = pool(config);
         let conns: Vec<_> = (0..3)
@@ -261,6 +298,27 @@ mod tests {
             pool.checkin(&authority, conn);
         }
         assert_eq!(pool.idle(), 2);
+    }
+
+    #[test]
+    fn a_parent_connection_carries_requests_for_any_origin() {
+        let parent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = PoolConfig {
+            parents: Parents::new([parse_authority_form(
+                &parent.local_addr().unwrap().to_string(),
+            )
+            .unwrap()]),
+            ..PoolConfig::default()
+        };
+        let pool = pool(config);
+        let a = parse_authority_form("a.test:80").unwrap();
+        let b = parse_authority_form("b.test:8080").unwrap();
+        let (conn, _) = pool.checkout(&a).unwrap();
+        let (_parent_side, _) = parent.accept().unwrap();
+        assert_eq!(pool.request_form(), RequestForm::Absolute);
+        pool.checkin(&a, conn);
+        let (_conn, reused) = pool.checkout(&b).unwrap();
+        assert!(reused, "the parent connection was not used for b.test");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use clap::Parser;
 use webproxy::cli;
 use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::parent::ParentArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::handler::Relay;
 use webproxy::logging;
@@ -21,6 +22,8 @@ struct Cli {
     listen: ListenArgs,
     #[command(flatten)]
     pool: PoolArgs,
+    #[command(flatten)]
+    parent: ParentArgs,
 }
 
 fn main() {
@@ -28,7 +31,9 @@ fn main() {
     logging::init();
     args.listen.loopback_only(NAME);
     let handler = Relay;
-    let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);
+    let parents = args.parent.parents();
+    let config = args.pool.server_config(args.listen.timeouts(), parents);
+    let server = Server::new(config, handler);
     let (listener, shutdown) = args.listen.start(NAME, nothing_to_reload);
     if let Err(e) = server.run(listener, shutdown) {
         cli::fail(NAME, e);

@@ -9,6 +9,7 @@ use webproxy::caching::Caching;
 use webproxy::cli;
 use webproxy::cli::cache::CacheArgs;
 use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::parent::ParentArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::handler::Relay;
 use webproxy::logging;
@@ -25,6 +26,8 @@ struct Cli {
     #[command(flatten)]
     pool: PoolArgs,
     #[command(flatten)]
+    parent: ParentArgs,
+    #[command(flatten)]
     cache: CacheArgs,
 }
 
@@ -37,7 +40,9 @@ fn main() {
         .open()
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
     let handler = Caching::new(cache, Relay);
-    let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);
+    let parents = args.parent.parents();
+    let config = args.pool.server_config(args.listen.timeouts(), parents);
+    let server = Server::new(config, handler);
     let (listener, shutdown) = args.listen.start(NAME, nothing_to_reload);
     if let Err(e) = server.run(listener, shutdown) {
         cli::fail(NAME, e);

@@ -9,6 +9,7 @@ use webproxy::caching::Caching;
 use webproxy::cli;
 use webproxy::cli::cache::CacheArgs;
 use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::parent::ParentArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::cli::tunnel::TunnelArgs;
 use webproxy::connect::Connect;
@@ -27,6 +28,8 @@ struct Cli {
     #[command(flatten)]
     pool: PoolArgs,
     #[command(flatten)]
+    parent: ParentArgs,
+    #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
     tunnel: TunnelArgs,
@@ -40,9 +43,13 @@ fn main() {
         .cache
         .open()
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
-    let tunnels = args.tunnel.tunnel_config();
+    // Plain requests and tunnels share the parents, and what is known
+    // about which of them are down.
+    let parents = args.parent.parents();
+    let tunnels = args.tunnel.tunnel_config(parents.clone());
     let handler = Connect::new(tunnels, Caching::new(cache, Relay));
-    let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);
+    let config = args.pool.server_config(args.listen.timeouts(), parents);
+    let server = Server::new(config, handler);
     let (listener, shutdown) = args.listen.start(NAME, nothing_to_reload);
     if let Err(e) = server.run(listener, shutdown) {
         cli::fail(NAME, e);

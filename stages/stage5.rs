@@ -14,6 +14,7 @@ use webproxy::cli;
 use webproxy::cli::cache::CacheArgs;
 use webproxy::cli::filter::{EditCommand, FilterArgs};
 use webproxy::cli::listen::ListenArgs;
+use webproxy::cli::parent::ParentArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::cli::tunnel::TunnelArgs;
 use webproxy::connect::Connect;
@@ -33,6 +34,8 @@ struct Cli {
     listen: ListenArgs,
     #[command(flatten)]
     pool: PoolArgs,
+    #[command(flatten)]
+    parent: ParentArgs,
     #[command(flatten)]
     cache: CacheArgs,
     #[command(flatten)]
@@ -60,7 +63,10 @@ fn main() {
         .cache
         .open()
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
-    let tunnels = args.tunnel.tunnel_config();
+    // Plain requests and tunnels share the parents, and what is known
+    // about which of them are down.
+    let parents = args.parent.parents();
+    let tunnels = args.tunnel.tunnel_config(parents.clone());
     // Poll the rules files for edits; the watcher stops when dropped.
     let _watcher = access
         .rules
@@ -68,7 +74,8 @@ fn main() {
         .unwrap_or_else(|e| cli::fail(NAME, format!("cannot watch the rules files: {e}")));
     let rules = access.rules.clone();
     let handler = AccessControl::new(access, Connect::new(tunnels, Caching::new(cache, Relay)));
-    let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);
+    let config = args.pool.server_config(args.listen.timeouts(), parents);
+    let server = Server::new(config, handler);
     // SIGHUP reloads at once, without waiting for the next poll; the
     // reload logs what changed, or why the old rules stay.
     let (listener, shutdown) = args.listen.start(NAME, move || {

@@ -37,6 +37,7 @@ fn tunnels(ports: &str, max_tunnels: usize, idle: Duration) -> TunnelConfig {
     TunnelConfig {
         tunnels: Tunnels::new(max_tunnels, idle),
         ports: PortPolicy::parse(ports).expect("a valid port list"),
+        parents: Default::default(),
     }
 }
 

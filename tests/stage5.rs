@@ -97,6 +97,7 @@ impl<'a> Setup<'a> {
         let tunnels = TunnelConfig {
             tunnels: Tunnels::new(8, Duration::from_secs(5)),
             ports,
+            parents: Default::default(),
         };
         let access = AccessConfig {
             rules: rules.clone(),

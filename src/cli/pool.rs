@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use super::{count, seconds};
 use crate::conn::MinRate;
+use crate::parent::Parents;
 use crate::relay::Timeouts;
 use crate::server;
+use crate::upstream::PoolConfig;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct PoolArgs {
@@ -32,9 +34,10 @@ pub struct PoolArgs {
 }
 
 impl PoolArgs {
-    /// The server's configuration, with `timeouts` from the stage 1 flags
-    /// and the idle timeout from ours.
-    pub fn server_config(&self, timeouts: Timeouts) -> server::Config {
+    /// The server's configuration, with `timeouts` from the stage 1 flags,
+    /// the idle timeout from ours, and the `parents` upstream connections
+    /// go to ([`crate::cli::parent`]).
+    pub fn server_config(&self, timeouts: Timeouts, parents: Parents) -> server::Config {
         server::Config {
             threads: self.threads,
             max_connections: self.max_connections,
@@ -42,7 +45,10 @@ impl PoolArgs {
                 client_idle: self.idle_timeout,
                 ..timeouts
             },
-            upstream: Default::default(),
+            upstream: PoolConfig {
+                parents,
+                ..PoolConfig::default()
+            },
             max_connections_per_client: self.max_connections_per_client,
             min_body_rate: Some(MinRate {
                 bytes_per_sec: self.min_body_rate,
@@ -79,7 +85,8 @@ mod tests {
     }
 
     fn config(cli: &Cli) -> server::Config {
-        cli.pool.server_config(cli.listen.timeouts())
+        cli.pool
+            .server_config(cli.listen.timeouts(), Parents::default())
     }
 
     #[test]

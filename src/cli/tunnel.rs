@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{count, seconds};
 use crate::connect::TunnelConfig;
+use crate::parent::Parents;
 use crate::tunnel::{PortPolicy, Tunnels};
 
 #[derive(clap::Args, Clone, Debug)]
@@ -24,10 +25,13 @@ pub struct TunnelArgs {
 }
 
 impl TunnelArgs {
-    pub fn tunnel_config(&self) -> TunnelConfig {
+    /// The tunnels' configuration; they go through `parents`, if any (from
+    /// `--parent`, [`crate::cli::parent`]).
+    pub fn tunnel_config(&self, parents: Parents) -> TunnelConfig {
         TunnelConfig {
             tunnels: Tunnels::new(self.max_tunnels, self.tunnel_idle_timeout),
             ports: self.connect_ports.clone(),
+            parents,
         }
     }
 }
@@ -50,7 +54,7 @@ mod tests {
 
     #[test]
     fn only_https_by_default() {
-        let config = parse(&[]).unwrap().tunnel_config();
+        let config = parse(&[]).unwrap().tunnel_config(Parents::default());
         assert_eq!(config.ports, PortPolicy::default());
         assert_eq!(config.tunnels.max(), 256);
         assert_eq!(config.tunnels.idle_timeout(), Duration::from_secs(300));
@@ -59,7 +63,7 @@ mod tests {
     #[test]
     fn the_port_list_is_parsed_when_the_flags_are_read() {
         let args = parse(&["--connect-ports", "443,9000-9100", "--max-tunnels", "2"]);
-        let config = args.unwrap().tunnel_config();
+        let config = args.unwrap().tunnel_config(Parents::default());
         assert!(config.ports.allows(9050) && !config.ports.allows(80));
         assert_eq!(config.tunnels.max(), 2);
         let error = parse(&["--connect-ports", "443,9100-9000"]).unwrap_err();

@@ -65,11 +65,24 @@ thread_local! {
 /// on a background thread, and returns the address. The server is asked to
 /// stop when the calling test ends.
 pub fn start_with(serve: impl FnOnce(TcpListener, Shutdown) + Send + 'static) -> SocketAddr {
+    start_on(bind(), serve)
+}
+
+/// A listener on 127.0.0.1 port 0, for a proxy whose address must be known
+/// before it starts (two proxies that are each other's parent).
+pub fn bind() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").expect("bind the proxy")
+}
+
+/// [`start_with`], on a listener the caller bound.
+pub fn start_on(
+    listener: TcpListener,
+    serve: impl FnOnce(TcpListener, Shutdown) + Send + 'static,
+) -> SocketAddr {
     // Logs are noise in test output; RUST_LOG=debug turns them on.
     if std::env::var_os("RUST_LOG").is_some() {
         webproxy::logging::init();
     }
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
     let addr = listener.local_addr().expect("proxy address");
     let shutdown = Shutdown::new();
     RUNNING.with(|running| running.borrow_mut().0.push(shutdown.clone()));
@@ -80,13 +93,18 @@ pub fn start_with(serve: impl FnOnce(TcpListener, Shutdown) + Send + 'static) ->
     addr
 }
 
-/// Starts the stage 2 server with `handler`: how every later stage starts.
-pub fn start_server(config: Config, handler: impl Handler) -> SocketAddr {
-    start_with(move |listener, shutdown| {
+/// [`start_server`], on a listener the caller bound.
+pub fn start_server_on(listener: TcpListener, config: Config, handler: impl Handler) -> SocketAddr {
+    start_on(listener, move |listener, shutdown| {
         if let Err(e) = Server::new(config, handler).run(listener, shutdown) {
             panic!("server failed: {e}");
         }
     })
+}
+
+/// Starts the stage 2 server with `handler`: how every later stage starts.
+pub fn start_server(config: Config, handler: impl Handler) -> SocketAddr {
+    start_server_on(bind(), config, handler)
 }
 
 /// Starts stage 1's one-at-a-time GET relay.
