@@ -49,11 +49,10 @@ fn roomy_bench() -> Bench {
     Bench::with_server(CacheConfig::default(), server)
 }
 
-/// The proxy's figure `key` from its stats page.
-fn figure(stats: &mut Client, proxy: SocketAddr, key: &str) -> Option<u64> {
-    let page = stats
-        .request(&Req::get(&format!("http://{proxy}/stats.json")))
-        .body_text();
+/// The proxy's figure `key` from its stats page (which closes the
+/// connection after it).
+fn figure(proxy: SocketAddr, key: &str) -> Option<u64> {
+    let page = get(proxy, &format!("http://{proxy}/stats.json")).body_text();
     let at = page.find(&format!("\"{key}\": "))? + key.len() + 4;
     page[at..]
         .split(|c: char| !c.is_ascii_digit())
@@ -78,9 +77,8 @@ fn concurrent_gets(
             thread::spawn(move || Client::connect(proxy).request(&Req::get(&url)))
         })
         .collect();
-    let mut stats = Client::connect(bench.proxy);
     let all_waiting = eventually(Duration::from_secs(10), || {
-        let waiting = figure(&mut stats, bench.proxy, "cache_collapse_waiting");
+        let waiting = figure(bench.proxy, "cache_collapse_waiting");
         origin.hits() == 1 && waiting == Some(n as u64 - 1)
     });
     gate.open();
