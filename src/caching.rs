@@ -17,10 +17,11 @@
 //! | BYPASS      | the method is not cacheable; unsafe ones invalidate (§4.4) | `webproxy; fwd=method`            |
 //!
 //! A stored response may also answer part of a request: a byte range
-//! ([`ranges`], RFC 9110 §14) or a client's own conditional (§4.3.2).
-//! Concurrent misses for one URI share one fetch ([`collapse`]), and a
-//! `stale-while-revalidate` entry is checked on a thread of its own
-//! ([`background`]); both store what they learn through [`storing`].
+//! (`caching/ranges.rs`, RFC 9110 §14) or a client's own conditional
+//! (§4.3.2). Concurrent misses for one URI share one fetch
+//! (`caching/collapse.rs`), and a `stale-while-revalidate` entry is checked
+//! on a thread of its own (`caching/background.rs`); both store what they
+//! learn through `caching/storing.rs`.
 //!
 //! No lock is held while talking to the network: the store hands out
 //! `Arc`s to stored responses, and a response is only inserted once its body

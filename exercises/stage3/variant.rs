@@ -118,6 +118,42 @@ pub fn normalized_field(headers: &Headers, name: &str) -> Option<Vec<u8>> {
     todo!("stage 3, exercise 2a: normalized_field")
 }
 
+/// The header names listed by `Vary` in the response (lower-case, sorted,
+/// without duplicates) with the request's value of each, as Vary compares
+/// it ([`selecting_value`]).
+pub fn vary_values(
+    response_headers: &Headers,
+    request_headers: &Headers,
+) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut names: Vec<String> = response_headers
+        .list("vary")
+        .map(str::to_ascii_lowercase)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|n| {
+            let v = selecting_value(request_headers, &n);
+            (n, v)
+        })
+        .collect()
+}
+
+/// Whether `stored` may answer a request with `request_headers` as far as
+/// Vary is concerned (§4.1). `Vary: *` stands for things outside the request
+/// headers (the client's address, the time of day...), so it never matches.
+pub fn vary_matches(stored: &StoredResponse, request_headers: &Headers) -> bool {
+    // TODO(exercise 2b): RFC 9111 §4.1. `Vary: *` (anywhere in the stored
+    // response's Vary) never matches. Otherwise every (name, value) the
+    // stored response recorded in `stored.vary` must equal the new
+    // request's `selecting_value` for that name (your `normalized_field`,
+    // with the list clean-up above it): absent matches absent only.
+    todo!("stage 3, exercise 2b: vary_matches")
+}
+// ANCHOR_END: vary
+
+// ANCHOR: selecting_value
 /// Request fields whose value is a list of tokens with parameters
 /// (RFC 9110 §12.5): whitespace around their commas and semicolons is
 /// optional whitespace (§5.6.3), so it can be taken out before comparing.
@@ -184,40 +220,7 @@ fn canonical_list(value: &[u8], caseless: bool) -> Vec<u8> {
     members.retain(|m| !m.is_empty());
     members.join(&b", "[..])
 }
-
-/// The header names listed by `Vary` in the response (lower-case, sorted,
-/// without duplicates) with the request's selecting value ([`selecting_value`]) of each.
-pub fn vary_values(
-    response_headers: &Headers,
-    request_headers: &Headers,
-) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut names: Vec<String> = response_headers
-        .list("vary")
-        .map(str::to_ascii_lowercase)
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .map(|n| {
-            let v = selecting_value(request_headers, &n);
-            (n, v)
-        })
-        .collect()
-}
-
-/// Whether `stored` may answer a request with `request_headers` as far as
-/// Vary is concerned (§4.1). `Vary: *` stands for things outside the request
-/// headers (the client's address, the time of day...), so it never matches.
-pub fn vary_matches(stored: &StoredResponse, request_headers: &Headers) -> bool {
-    // TODO(exercise 2b): RFC 9111 §4.1. `Vary: *` (anywhere in the stored
-    // response's Vary) never matches. Otherwise every (name, value) the
-    // stored response recorded in `stored.vary` must equal the new
-    // request's `selecting_value` for that name (your `normalized_field`,
-    // with the list clean-up above it): absent matches absent only.
-    todo!("stage 3, exercise 2b: vary_matches")
-}
-// ANCHOR_END: vary
+// ANCHOR_END: selecting_value
 
 /// The stable number that identifies one variant, in memory and on disk.
 pub fn variant_id(key: &str, vary: &[(String, Option<Vec<u8>>)]) -> u64 {

@@ -84,12 +84,13 @@ impl std::error::Error for NotStored {}
 /// The caller still has to make sure the body was received completely
 /// (§3.3) and fits the size limits; this only looks at the messages' heads.
 ///
-/// One rule is ours rather than the RFC's: RFC 9111 lets a shared cache
-/// store a response with `Set-Cookie` (§3.1 only asks it to keep the field
-/// with the response, §7.3 warns about it), but serving it would give one
-/// client's session cookie to everyone after. We store it only when the
-/// origin says the response is meant for sharing (`public`, `s-maxage`),
-/// which is what Varnish and nginx do by default too.
+/// One rule is ours rather than the RFC's. RFC 9111 §7.3 notes that
+/// `Set-Cookie` "does not inhibit caching", and leaves it to the origin to
+/// say `private` or `no-cache="Set-Cookie"` (§5.2.2.4); but an origin that
+/// forgot would have one client's session cookie served to everyone after.
+/// We store such a response only when the origin says it is meant for
+/// sharing (`public`, `s-maxage`), which is what nginx and Varnish do by
+/// default too.
 pub fn storable(
     method: &str,
     request_headers: &Headers,
@@ -116,10 +117,12 @@ pub fn storable(
     if cc.private {
         return Err(NotStored::Private);
     }
+    // ANCHOR: set_cookie
     let shared_on_purpose = cc.public || cc.s_maxage.is_some();
     if response_headers.contains("set-cookie") && !shared_on_purpose {
         return Err(NotStored::SetCookie);
     }
+    // ANCHOR_END: set_cookie
     if response_headers.contains("content-length") && response_headers.contains("transfer-encoding")
     {
         return Err(NotStored::BothFramings);

@@ -83,11 +83,16 @@ pub fn keep(
 // ANCHOR: confirm
 /// `stored` as updated by a response that confirmed it (`validated`: the
 /// fields of a 304 or of a HEAD's 200), for this request to be served
-/// from. The store gets the update too, with three exceptions: the request
-/// said `no-store`, so nothing of this exchange may be kept (§5.2.1.5); or
-/// the update made the response one we may not store at all (a `no-store`,
-/// `private` or `Set-Cookie` arriving with the 304), and then the old copy
-/// goes too, since the origin has just disowned it.
+/// from. The store gets the update too, unless:
+///
+/// - the request said `no-store`: nothing of this exchange may be kept
+///   (§5.2.1.5);
+/// - the update made the response one we may not store at all (a
+///   `no-store`, `private` or `Set-Cookie` arriving with the 304): then
+///   the old copy goes too, since the origin has just disowned it;
+/// - the request carried credentials the updated response does not allow
+///   us to share (§3.5): what came back is this client's, and the stored
+///   copy stays as it was for the others.
 #[allow(clippy::too_many_arguments)]
 pub fn confirm(
     cache: &Cache,
@@ -103,14 +108,16 @@ pub fn confirm(
     if directives.no_store {
         return Arc::new(updated);
     }
-    match policy::storable("GET", &request.headers, updated.status, &updated.headers) {
-        Ok(()) => cache.replace(key, stored, updated),
-        Err(why) => {
-            log::info!("{key}: no longer stored after validation: {why}");
-            cache.discard(key, stored);
-            Arc::new(updated)
-        }
+    let (status, fields) = (updated.status, &updated.headers);
+    if let Err(why) = policy::storable("GET", &Headers::new(), status, fields) {
+        log::info!("{key}: no longer stored after validation: {why}");
+        cache.discard(key, stored);
+        return Arc::new(updated);
     }
+    if policy::storable("GET", &request.headers, status, fields).is_err() {
+        return Arc::new(updated);
+    }
+    cache.replace(key, stored, updated)
 }
 // ANCHOR_END: confirm
 
@@ -151,3 +158,72 @@ pub fn update_from_head(
     }
 }
 // ANCHOR_END: update_from_head
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::{CacheConfig, ManualClock};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn headers(lines: &[(&str, &str)]) -> Headers {
+        let mut h = Headers::new();
+        for (n, v) in lines {
+            h.append(n, *v);
+        }
+        h
+    }
+
+    /// A cache holding one fresh response under `KEY`, and that response.
+    fn one_entry() -> (Cache, Arc<StoredResponse>) {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let cache = Cache::new(CacheConfig::default(), Arc::new(ManualClock::new(t))).unwrap();
+        let fields = headers(&[("Cache-Control", "max-age=60"), ("ETag", "\"e\"")]);
+        let stored = StoredResponse::new(200, "OK", fields, b"x".to_vec(), &Headers::new(), t, t);
+        cache.insert(KEY, stored);
+        let stored = cache.lookup(KEY, &Headers::new()).unwrap();
+        (cache, stored)
+    }
+
+    const KEY: &str = "http://a.test:80/";
+
+    fn request(lines: &[(&str, &str)]) -> RequestHead {
+        RequestHead {
+            method: "GET".into(),
+            target: "/".into(),
+            minor_version: 1,
+            headers: headers(lines),
+        }
+    }
+
+    fn confirm_with(cache: &Cache, stored: &Arc<StoredResponse>, req: &RequestHead, v: &Headers) {
+        let directives = RequestDirectives::from_headers(&req.headers);
+        let t = stored.response_time + Duration::from_secs(100);
+        let served = confirm(cache, KEY, stored, req, &directives, v, t, t);
+        assert_eq!(served.response_time, t, "this request gets the update");
+    }
+
+    #[test]
+    fn what_a_confirmation_leaves_in_the_store() {
+        let update = headers(&[("ETag", "\"e\""), ("X-New", "1")]);
+        // Plain: the store gets the update.
+        let (cache, stored) = one_entry();
+        confirm_with(&cache, &stored, &request(&[]), &update);
+        let now = cache.lookup(KEY, &Headers::new()).unwrap();
+        assert_eq!(now.headers.get_str("X-New"), Some("1"));
+        // no-store, or credentials: the stored copy stays as it was.
+        for lines in [
+            [("Cache-Control", "no-store")],
+            [("Authorization", "Basic dTpw")],
+        ] {
+            let (cache, stored) = one_entry();
+            confirm_with(&cache, &stored, &request(&lines), &update);
+            let now = cache.lookup(KEY, &Headers::new()).unwrap();
+            assert!(Arc::ptr_eq(&now, &stored), "{lines:?}");
+        }
+        // A cookie arriving with the update: the stored copy goes.
+        let (cache, stored) = one_entry();
+        let cookie = headers(&[("ETag", "\"e\""), ("Set-Cookie", "s=1")]);
+        confirm_with(&cache, &stored, &request(&[]), &cookie);
+        assert!(cache.lookup(KEY, &Headers::new()).is_none());
+    }
+}
