@@ -12,21 +12,37 @@
 //! | REVALIDATED | a stale response was confirmed by a 304 (§4.3.3, §4.3.4)    | `webproxy; fwd=stale; fwd-status=304` |
 //! |             | ... or one the client asked us to check (`no-cache`)       | `webproxy; fwd=request; fwd-status=304` |
 //! | STALE       | the origin failed, and a stale response stood in (§4.2.4)  | `webproxy; hit; detail=stale`     |
+//! |             | ... or stood in while it is revalidated (RFC 5861 §3)      | `webproxy; hit; fwd=stale`        |
+//! | COLLAPSED   | another request's fetch was waited for and served (RFC 9211 §2.6) | `webproxy; fwd=miss; collapsed` |
 //! | BYPASS      | the method is not cacheable; unsafe ones invalidate (§4.4) | `webproxy; fwd=method`            |
+//!
+//! A stored response may also answer part of a request: a byte range
+//! (`caching/ranges.rs`, RFC 9110 §14) or a client's own conditional
+//! (§4.3.2). Concurrent misses for one URI share one fetch
+//! (`caching/collapse.rs`), and a `stale-while-revalidate` entry is checked
+//! on a thread of its own (`caching/background.rs`); both store what they
+//! learn through `caching/storing.rs`.
 //!
 //! No lock is held while talking to the network: the store hands out
 //! `Arc`s to stored responses, and a response is only inserted once its body
 //! has been read completely.
 
-use std::fmt;
+mod background;
+mod collapse;
+mod ranges;
+mod report;
+mod storing;
+
+pub use report::CacheResult;
+
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use crate::body::{self, Framing};
+use crate::body::Framing;
 use crate::cache::control::RequestDirectives;
 use crate::cache::freshness::{self, OriginFailure, Reuse};
+use crate::cache::not_modified::validators_agree;
 use crate::cache::{Cache, Capture, StoredResponse, key, policy};
 use crate::conn::Conn;
 use crate::error::HttpError;
@@ -34,59 +50,13 @@ use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
 use crate::headers::Headers;
 use crate::message::RequestHead;
-use crate::relay::{self, Connector, Exchange, Outcome, RelayError};
-use crate::stats::{self, Stats, Value};
+use crate::relay::{self, Connector, Exchange, Outcome, RelayError, Timeouts};
+use crate::stats::Stats;
 use crate::uri::{self, AbsoluteUri};
-
-/// What the cache did with one request, for the access log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheResult {
-    Hit,
-    Miss,
-    Revalidated,
-    Stale,
-    Bypass,
-}
-
-impl fmt::Display for CacheResult {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl CacheResult {
-    /// The word for the access log.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CacheResult::Hit => "HIT",
-            CacheResult::Miss => "MISS",
-            CacheResult::Revalidated => "REVALIDATED",
-            CacheResult::Stale => "STALE",
-            CacheResult::Bypass => "BYPASS",
-        }
-    }
-
-    /// The `Cache-Status` value for an error response that followed this
-    /// outcome: the cache went to the origin (or could not), and why.
-    pub fn fwd(&self) -> String {
-        let why = match self {
-            CacheResult::Bypass => "method",
-            CacheResult::Revalidated | CacheResult::Stale => "stale",
-            CacheResult::Hit | CacheResult::Miss => "miss",
-        };
-        format!("webproxy; fwd={why}")
-    }
-}
-
-/// The request fields a client uses to ask "only if changed"; when we
-/// validate a stored response we send our own instead (RFC 9111 §4.3.1).
-const CONDITIONALS: &[&str] = &[
-    "If-None-Match",
-    "If-Modified-Since",
-    "If-Match",
-    "If-Unmodified-Since",
-    "If-Range",
-];
+use background::{Background, Job, Started};
+use collapse::{Flights, Role};
+use ranges::Answer;
+use report::{Counts, Others};
 
 fn cache_status(value: &str) -> Headers {
     let mut h = Headers::new();
@@ -103,6 +73,17 @@ pub fn key_of(uri: &AbsoluteUri) -> String {
     )
 }
 
+/// One request on its way through the cache, with what every step needs.
+struct Ask<'a> {
+    cache: &'a Cache,
+    request: &'a RequestHead,
+    uri: &'a AbsoluteUri,
+    key: String,
+    directives: RequestDirectives,
+    /// The request's connector, lent for this request only.
+    upstream: &'a dyn Connector,
+}
+
 // ANCHOR: layer
 /// Stage 3's handler: requests go through the cache, and CONNECT, which
 /// the cache has nothing to say about, goes to the handler it wraps.
@@ -110,15 +91,10 @@ pub struct Caching<H> {
     cache: Arc<Cache>,
     inner: H,
     counts: Counts,
-}
-
-/// What the stats page shows of the cache's work: requests by outcome, and
-/// bytes sent, in all and from stored responses.
-#[derive(Default)]
-struct Counts {
-    by_result: [AtomicU64; 5],
-    bytes: AtomicU64,
-    bytes_from_cache: AtomicU64,
+    /// Misses in flight that others may wait for.
+    flights: Flights,
+    /// Revalidations running after a stale response was served.
+    background: Background,
 }
 
 impl<H: Handler> Caching<H> {
@@ -127,26 +103,8 @@ impl<H: Handler> Caching<H> {
             cache: Arc::new(cache),
             inner,
             counts: Counts::default(),
-        }
-    }
-
-    fn count(&self, note: CacheResult, result: &Result<Outcome, RelayError>) {
-        let n = |r: CacheResult| r as usize;
-        self.counts.by_result[n(note)].fetch_add(1, Ordering::Relaxed);
-        let bytes = match result {
-            Ok(outcome) => outcome.bytes,
-            Err(RelayError::Aborted { bytes, .. }) => *bytes,
-            Err(RelayError::Http(_)) => 0,
-        };
-        self.counts.bytes.fetch_add(bytes, Ordering::Relaxed);
-        // A revalidated response's body came from the store too.
-        if matches!(
-            note,
-            CacheResult::Hit | CacheResult::Stale | CacheResult::Revalidated
-        ) {
-            self.counts
-                .bytes_from_cache
-                .fetch_add(bytes, Ordering::Relaxed);
+            flights: Flights::default(),
+            background: Background::default(),
         }
     }
 }
@@ -164,14 +122,14 @@ impl<H: Handler> Handler for Caching<H> {
             Ok(target) => target,
             Err(e) => return Handled::error(e),
         };
-        let (result, note) = handle(&self.cache, conn, request.head, &target, request.upstream);
+        let (result, note) = self.answer(conn, request, &target);
         // Errors say what the cache did too (RFC 9211): it went to the
         // origin, and the origin failed us.
         let result = result.map_err(|e| match e {
             RelayError::Http(e) => RelayError::Http(e.with_field("Cache-Status", note.fwd())),
             aborted => aborted,
         });
-        self.count(note, &result);
+        self.counts.count(note, &result);
         Handled::Done {
             result,
             note: Some(note.as_str()),
@@ -180,140 +138,152 @@ impl<H: Handler> Handler for Caching<H> {
 
     fn stats(&self, stats: &mut Stats) {
         self.inner.stats(stats);
-        let get = |r: CacheResult| self.counts.by_result[r as usize].load(Ordering::Relaxed);
-        let hits = get(CacheResult::Hit) + get(CacheResult::Stale);
-        let lookups = hits + get(CacheResult::Miss) + get(CacheResult::Revalidated);
-        let store = self.cache.stats();
-        stats
-            .section("cache")
-            .row(
-                "cache_hits",
-                "hits (fresh or standing in)",
-                Value::Count(hits),
-            )
-            .row(
-                "cache_revalidated",
-                "revalidated (304)",
-                Value::Count(get(CacheResult::Revalidated)),
-            )
-            .row(
-                "cache_misses",
-                "misses",
-                Value::Count(get(CacheResult::Miss)),
-            )
-            .row(
-                "cache_bypassed",
-                "not cacheable (method)",
-                Value::Count(get(CacheResult::Bypass)),
-            )
-            .row(
-                "cache_hit_ratio",
-                "hit ratio, by requests",
-                stats::ratio(hits, lookups),
-            )
-            .row(
-                "cache_byte_hit_ratio",
-                "hit ratio, by bytes",
-                stats::ratio(
-                    self.counts.bytes_from_cache.load(Ordering::Relaxed),
-                    self.counts.bytes.load(Ordering::Relaxed),
-                ),
-            )
-            .row(
-                "cache_objects",
-                "stored objects",
-                Value::Count(store.entries as u64),
-            )
-            .row(
-                "cache_bytes",
-                "stored bytes",
-                Value::Bytes(store.bytes as u64),
-            )
-            .row("cache_evictions", "evictions", Value::Count(store.evicted));
+        let others = Others {
+            store: self.cache.stats(),
+            collapse_waiting: self.flights.waiting(),
+            background_started: self.background.started(),
+        };
+        self.counts.report(stats, others);
     }
 }
 // ANCHOR_END: layer
 
-// ANCHOR: handle
-/// Answers one request through the cache.
-pub fn handle(
-    cache: &Cache,
-    client: &mut Conn,
-    request: &RequestHead,
-    uri: &AbsoluteUri,
-    upstream: &dyn Connector,
-) -> (Result<Outcome, RelayError>, CacheResult) {
-    let key = key_of(uri);
-    if request.method != "GET" && request.method != "HEAD" {
-        return (
-            pass_through(cache, client, request, uri, &key, upstream),
-            CacheResult::Bypass,
-        );
+impl<H: Handler> Caching<H> {
+    // ANCHOR: handle
+    /// Answers one request through the cache.
+    fn answer(
+        &self,
+        client: &mut Conn,
+        request: &Request<'_>,
+        uri: &AbsoluteUri,
+    ) -> (Result<Outcome, RelayError>, CacheResult) {
+        let head = request.head;
+        let ask = Ask {
+            cache: &self.cache,
+            request: head,
+            uri,
+            key: key_of(uri),
+            directives: RequestDirectives::from_headers(&head.headers),
+            upstream: request.upstream,
+        };
+        if head.method != "GET" && head.method != "HEAD" {
+            return (pass_through(&ask, client), CacheResult::Bypass);
+        }
+        if let Some(stored) = self.cache.lookup(&ask.key, &head.headers) {
+            let now = self.cache.clock().now();
+            match freshness::reuse(&stored, &ask.directives, now).reuse {
+                Reuse::Fresh | Reuse::StaleAllowed => {
+                    let result = serve_stored(client, head, &stored, now, "hit");
+                    return (result, CacheResult::Hit);
+                }
+                // RFC 9111 §5.2.1.7: the client wants nothing from the origin.
+                Reuse::MustValidate if ask.directives.only_if_cached => {}
+                // RFC 5861 §3: answer at once, and ask the origin afterwards.
+                Reuse::MustValidate if self.revalidate_later(&ask, &stored, request.timeouts) => {
+                    let result = serve_stored(client, head, &stored, now, "hit; fwd=stale");
+                    return (result, CacheResult::Stale);
+                }
+                // Only GET is validated: a HEAD for a stale entry goes to the
+                // origin as it is, below, and its answer updates the entry.
+                Reuse::MustValidate if head.method == "GET" => {
+                    return validate(&ask, client, stored);
+                }
+                Reuse::MustValidate => {}
+            }
+        }
+        if ask.directives.only_if_cached {
+            let e = HttpError::gateway_timeout("only-if-cached, and nothing fresh is stored");
+            return (Err(e.into()), CacheResult::Miss);
+        }
+        self.miss(&ask, client)
     }
-    let directives = RequestDirectives::from_headers(&request.headers);
-    if let Some(stored) = cache.lookup(&key, &request.headers) {
-        let now = cache.clock().now();
-        match freshness::reuse(&stored, &directives, now).reuse {
-            Reuse::Fresh | Reuse::StaleAllowed => {
-                let result = serve_stored(client, request, &stored, now, "hit");
-                return (result, CacheResult::Hit);
-            }
-            // RFC 9111 §5.2.1.7: the client wants nothing from the origin.
-            Reuse::MustValidate if directives.only_if_cached => {}
-            // Only GET is validated: a HEAD for a stale entry goes to the
-            // origin as it is, below.
-            Reuse::MustValidate if request.method == "GET" => {
-                return validate(
-                    cache,
-                    client,
-                    request,
-                    uri,
-                    &key,
-                    stored,
-                    &directives,
-                    upstream,
-                );
-            }
-            Reuse::MustValidate => {}
+    // ANCHOR_END: handle
+
+    // ANCHOR: revalidate_later
+    /// Starts a background revalidation of `stored` if its
+    /// `stale-while-revalidate` window allows serving it now (RFC 5861 §3),
+    /// or finds one already running. False when the stale response may not
+    /// be served, or when the background is full: then the request
+    /// validates in the foreground.
+    fn revalidate_later(
+        &self,
+        ask: &Ask<'_>,
+        stored: &Arc<StoredResponse>,
+        timeouts: &Timeouts,
+    ) -> bool {
+        let now = self.cache.clock().now();
+        // The job stores what it learns, which a no-store request forbids.
+        if ask.directives.no_store
+            || !freshness::may_serve_stale_while_revalidate(stored, &ask.directives, now)
+        {
+            return false;
+        }
+        let mut request = ask.request.clone();
+        request.method = "GET".into(); // a HEAD is served from the GET's entry
+        let job = Job {
+            cache: Arc::clone(&self.cache),
+            key: ask.key.clone(),
+            stored: Arc::clone(stored),
+            request,
+            uri: ask.uri.clone(),
+            timeouts: *timeouts,
+        };
+        match self.background.start(job) {
+            Started::Now | Started::Already => true,
+            Started::Busy => false,
         }
     }
-    if directives.only_if_cached {
-        let e = HttpError::gateway_timeout("only-if-cached, and nothing fresh is stored");
-        return (Err(e.into()), CacheResult::Miss);
+    // ANCHOR_END: revalidate_later
+
+    // ANCHOR: miss
+    /// Nothing usable is stored: fetch from the origin, unless a request for
+    /// the same key is already doing so. Then wait for it, and serve what it
+    /// stored; if it stored nothing we can use, go to the origin after all.
+    fn miss(&self, ask: &Ask<'_>, client: &mut Conn) -> (Result<Outcome, RelayError>, CacheResult) {
+        let fields = forward::request_fields(&ask.request.headers);
+        // Only a request whose answer could serve the others leads: a GET
+        // for the whole response, which may be stored.
+        let may_lead = ask.request.method == "GET"
+            && !ask.request.headers.contains("range")
+            && !ask.directives.no_store;
+        let flight = match self.flights.join(&ask.key, may_lead) {
+            Role::Leader(lead) => {
+                let result = fetch(ask, client, &fields, "miss");
+                drop(lead); // stored (or not): the followers may look now
+                return (result, CacheResult::Miss);
+            }
+            Role::Alone => return (fetch(ask, client, &fields, "miss"), CacheResult::Miss),
+            Role::Follower(flight) => flight,
+        };
+        if self.flights.wait(&flight, collapse::WAIT)
+            && let Some(stored) = self.cache.lookup(&ask.key, &ask.request.headers)
+        {
+            let now = self.cache.clock().now();
+            let reuse = freshness::reuse(&stored, &ask.directives, now).reuse;
+            if matches!(reuse, Reuse::Fresh | Reuse::StaleAllowed) {
+                let result = serve_stored(client, ask.request, &stored, now, "fwd=miss; collapsed");
+                return (result, CacheResult::Collapsed);
+            }
+        }
+        // Not stored, not for this request, or too slow: RFC 9211 §2.6
+        // says `collapsed` is false when a new request had to be made.
+        let result = fetch(ask, client, &fields, "miss; collapsed=?0");
+        (result, CacheResult::Miss)
     }
-    let fields = forward::request_fields(&request.headers);
-    let result = fetch(
-        cache,
-        client,
-        request,
-        uri,
-        &key,
-        &fields,
-        &directives,
-        upstream,
-        "miss",
-    );
-    (result, CacheResult::Miss)
+    // ANCHOR_END: miss
 }
-// ANCHOR_END: handle
 
 // ANCHOR: pass_through
 /// Relays a request the cache does not answer. A successful unsafe request
 /// (POST, PUT, DELETE, ...) may have changed the resource, so what we stored
 /// for it, and for the URIs its Location and Content-Location name on the
 /// same origin, is thrown away (RFC 9111 §4.4).
-fn pass_through(
-    cache: &Cache,
-    client: &mut Conn,
-    request: &RequestHead,
-    uri: &AbsoluteUri,
-    key: &str,
-    upstream: &dyn Connector,
-) -> Result<Outcome, RelayError> {
+fn pass_through(ask: &Ask<'_>, client: &mut Conn) -> Result<Outcome, RelayError> {
+    let (request, cache) = (ask.request, ask.cache);
     let fields = forward::request_fields(&request.headers);
-    let mut exchange = relay::send_request(client, request, uri, &fields, upstream)?;
+    let mut exchange = relay::send_request(client, request, ask.uri, &fields, ask.upstream)?;
     if policy::invalidates(&request.method, exchange.head.status) {
-        for stale in policy::invalidation_keys(key, &exchange.head.headers) {
+        for stale in policy::invalidation_keys(&ask.key, &exchange.head.headers) {
             cache.invalidate(&stale);
         }
     }
@@ -328,17 +298,12 @@ fn pass_through(
 /// anything else replaces it. When the origin cannot be reached, or answers
 /// with a server error inside a `stale-if-error` window, the stale response
 /// stands in if nothing forbids it (§4.2.4, RFC 5861 §4).
-#[allow(clippy::too_many_arguments)]
 fn validate(
-    cache: &Cache,
+    ask: &Ask<'_>,
     client: &mut Conn,
-    request: &RequestHead,
-    uri: &AbsoluteUri,
-    key: &str,
     stored: Arc<StoredResponse>,
-    directives: &RequestDirectives,
-    upstream: &dyn Connector,
 ) -> (Result<Outcome, RelayError>, CacheResult) {
+    let (cache, request) = (ask.cache, ask.request);
     // RFC 9211 §2.2 tells apart a validation the client asked for
     // (`no-cache`, `max-age=0`: the entry itself was still fresh) from one
     // the entry's age made necessary.
@@ -347,7 +312,9 @@ fn validate(
         Reuse::Fresh => "request",
         _ => "stale",
     };
-    let mut fields = without_conditionals(request);
+    // The client's conditionals and Range stay here: the cache answers
+    // them from what the origin says about the stored response.
+    let mut fields = policy::own_request_fields(&request.headers);
     let validators = policy::validation_fields(&stored);
     let has_validator = !validators.is_empty();
     for f in &validators {
@@ -355,18 +322,10 @@ fn validate(
     }
 
     let request_time = cache.clock().now();
-    let mut exchange = match relay::send_request(client, request, uri, &fields, upstream) {
+    let mut exchange = match relay::send_request(client, request, ask.uri, &fields, ask.upstream) {
         Ok(exchange) => exchange,
         Err(e) if e.status == 502 || e.status == 504 => {
-            return stale_or(
-                cache,
-                client,
-                request,
-                &stored,
-                directives,
-                OriginFailure::Unreachable,
-                e,
-            );
+            return stale_or(ask, client, &stored, OriginFailure::Unreachable, e);
         }
         Err(e) => return (Err(e.into()), CacheResult::Miss),
     };
@@ -374,96 +333,71 @@ fn validate(
     let head = &exchange.head;
 
     if head.status == 304 && has_validator {
-        if let Some(fresh) = cache.freshen(key, &stored, &head.headers, request_time, response_time)
-        {
+        if validators_agree(&stored.headers, &head.headers) {
+            let (key, directives) = (&ask.key, &ask.directives);
+            let fresh = storing::confirm(
+                cache,
+                key,
+                &stored,
+                request,
+                directives,
+                &head.headers,
+                request_time,
+                response_time,
+            );
             let status = format!("fwd={fwd}; fwd-status=304");
             let result = serve_stored(client, request, &fresh, response_time, &status);
             return (result, CacheResult::Revalidated);
         }
         // The 304 names another representation than ours: fetch it whole.
-        let fields = without_conditionals(request);
-        let result = fetch(
-            cache, client, request, uri, key, &fields, directives, upstream, fwd,
-        );
-        return (result, CacheResult::Miss);
+        drop(exchange);
+        let fields = policy::own_request_fields(&request.headers);
+        return (fetch(ask, client, &fields, fwd), CacheResult::Miss);
     }
     if let Some(failure) = OriginFailure::from_status(head.status)
-        && freshness::may_serve_stale_on_error(&stored, directives, response_time, failure)
+        && freshness::may_serve_stale_on_error(&stored, &ask.directives, response_time, failure)
     {
         log::info!(
-            "{key}: origin answered {}, serving the stale copy",
+            "{}: origin answered {}, serving the stale copy",
+            ask.key,
             head.status
         );
         let result = serve_stored(client, request, &stored, response_time, "hit; detail=stale");
         return (result, CacheResult::Stale);
     }
-    let result = store_and_relay(
-        cache,
-        client,
-        request,
-        key,
-        &mut exchange,
-        directives,
-        request_time,
-        fwd,
-    );
+    let result = store_and_relay(ask, client, &mut exchange, request_time, fwd);
     (result, CacheResult::Miss)
 }
 // ANCHOR_END: validate
 
-fn without_conditionals(request: &RequestHead) -> Headers {
-    let mut fields = forward::request_fields(&request.headers);
-    for name in CONDITIONALS {
-        fields.remove(name);
-    }
-    fields
-}
-
 /// Serves `stored` in place of an origin that failed, or passes on the
 /// error when that is not allowed.
 fn stale_or(
-    cache: &Cache,
+    ask: &Ask<'_>,
     client: &mut Conn,
-    request: &RequestHead,
     stored: &StoredResponse,
-    directives: &RequestDirectives,
     failure: OriginFailure,
     error: HttpError,
 ) -> (Result<Outcome, RelayError>, CacheResult) {
-    let now = cache.clock().now();
-    if freshness::may_serve_stale_on_error(stored, directives, now, failure) {
-        log::info!("{}: {error}; serving the stale copy", request.target);
-        let result = serve_stored(client, request, stored, now, "hit; detail=stale");
+    let now = ask.cache.clock().now();
+    if freshness::may_serve_stale_on_error(stored, &ask.directives, now, failure) {
+        log::info!("{}: {error}; serving the stale copy", ask.request.target);
+        let result = serve_stored(client, ask.request, stored, now, "hit; detail=stale");
         return (result, CacheResult::Stale);
     }
     (Err(error.into()), CacheResult::Miss)
 }
 
 /// Fetches from the origin and stores the answer when policy allows.
-#[allow(clippy::too_many_arguments)]
 fn fetch(
-    cache: &Cache,
+    ask: &Ask<'_>,
     client: &mut Conn,
-    request: &RequestHead,
-    uri: &AbsoluteUri,
-    key: &str,
     fields: &Headers,
-    directives: &RequestDirectives,
-    upstream: &dyn Connector,
     fwd: &str,
 ) -> Result<Outcome, RelayError> {
-    let request_time = cache.clock().now();
-    let mut exchange = relay::send_request(client, request, uri, fields, upstream)?;
-    store_and_relay(
-        cache,
-        client,
-        request,
-        key,
-        &mut exchange,
-        directives,
-        request_time,
-        fwd,
-    )
+    let request_time = ask.cache.clock().now();
+    let mut exchange = relay::send_request(client, ask.request, ask.uri, fields, ask.upstream)?;
+    store_and_relay(ask, client, &mut exchange, request_time, fwd)
 }
 
 // ANCHOR: store_and_relay
@@ -471,40 +405,34 @@ fn fetch(
 /// stored. The copy is inserted only if the whole body arrived: a response
 /// cut short by the origin is never stored (RFC 9111 §3.3), and one that
 /// grows past the object limit stops being captured but is still relayed.
-#[allow(clippy::too_many_arguments)]
+/// A 200 to a HEAD updates the stored GET response instead (§4.3.5).
 fn store_and_relay(
-    cache: &Cache,
+    ask: &Ask<'_>,
     client: &mut Conn,
-    request: &RequestHead,
-    key: &str,
     exchange: &mut Exchange<'_>,
-    directives: &RequestDirectives,
     request_time: SystemTime,
     fwd: &str,
 ) -> Result<Outcome, RelayError> {
+    let (cache, request) = (ask.cache, ask.request);
     let response_time = cache.clock().now();
     let head = &exchange.head;
+    if request.method == "HEAD" {
+        let (key, directives) = (&ask.key, &ask.directives);
+        storing::update_from_head(
+            cache,
+            key,
+            request,
+            directives,
+            head,
+            request_time,
+            response_time,
+        );
+    }
     // `Cache-Status` goes out before the body, so its `stored` can only be
     // an intention: it holds if the body arrives whole and fits. A
     // Content-Length over the object limit settles it now, and then we
     // neither claim a copy nor start capturing one (RFC 9211 §2.7).
-    let too_large = matches!(
-        body::response_framing(request.method == "HEAD", head),
-        Ok(Framing::Length(n)) if n > cache.config().max_object_bytes as u64
-    );
-    // A body still under a transfer coding such as gzip is not the
-    // representation: it cannot be served later with a Content-Length.
-    let storable = request.method == "GET"
-        && body::other_transfer_codings(&head.headers).is_empty()
-        && !directives.no_store
-        && !too_large
-        && policy::storable(
-            &request.method,
-            &request.headers,
-            head.status,
-            &head.headers,
-        )
-        .is_ok();
+    let storable = storing::may_store(cache, request, &ask.directives, head);
     let mut capture = storable.then(|| Capture::new(cache.config().max_object_bytes));
     let status = cache_status(&if storable {
         format!("fwd={fwd}; stored")
@@ -517,25 +445,8 @@ fn store_and_relay(
         }
     })?;
     if let Some(body) = capture.and_then(Capture::finish) {
-        let head = &exchange.head;
-        let mut headers = policy::headers_for_storage(&head.headers);
-        // The body is stored de-chunked; its length is set when it is served.
-        headers.remove("Content-Length");
-        // Date is what age is measured from: a response without one gets the
-        // time we received it (RFC 9110 §6.6.1).
-        if !headers.contains("Date") {
-            headers.append("Date", httpdate::fmt_http_date(response_time));
-        }
-        let stored = StoredResponse::new(
-            head.status,
-            &head.reason,
-            headers,
-            body,
-            &request.headers,
-            request_time,
-            response_time,
-        );
-        cache.insert(key, stored);
+        let (key, head) = (&ask.key, &exchange.head);
+        storing::keep(cache, key, request, head, body, request_time, response_time);
     }
     Ok(outcome)
 }
@@ -544,7 +455,8 @@ fn store_and_relay(
 // ANCHOR: serve_stored
 /// Writes a stored response to the client, with its `Age` (RFC 9111 §4.2.3)
 /// and `Cache-Status`. A client's own conditional request is answered with
-/// 304 when the stored response matches it (§4.3.2).
+/// 304 when the stored response matches it (§4.3.2); after that, a `Range`
+/// gets its part of a stored 200 (RFC 9110 §14.2, §13.2.2).
 fn serve_stored(
     client: &mut Conn,
     request: &RequestHead,
@@ -553,52 +465,61 @@ fn serve_stored(
     status_value: &str,
 ) -> Result<Outcome, RelayError> {
     let not_modified = policy::client_gets_not_modified(&request.headers, stored);
-    let mut fields = if not_modified {
-        policy::not_modified_fields(stored)
-    } else {
-        stored.headers.clone()
+    let without_body = |status, reason, fields| Answer {
+        status,
+        reason,
+        fields,
+        body: Vec::new(),
     };
-    fields.set("Age", freshness::age_header_value(stored, now).to_string());
-    fields.append("Cache-Status", format!("webproxy; {status_value}"));
-    let (status, reason, framing, body): (u16, &str, Framing, &[u8]) = if not_modified {
-        (304, "Not Modified", Framing::Empty, &[])
+    let mut answer = if not_modified {
+        without_body(304, "Not Modified", policy::not_modified_fields(stored))
     } else if request.method == "HEAD" {
         // A HEAD response describes the body without sending it.
+        let mut fields = stored.headers.clone();
         fields.set("Content-Length", stored.body.len().to_string());
-        (stored.status, &stored.reason, Framing::Empty, &[])
+        without_body(stored.status, &stored.reason, fields)
     } else {
-        let length = stored.body.len() as u64;
-        (
-            stored.status,
-            &stored.reason,
-            Framing::Length(length),
-            &stored.body,
-        )
+        ranges::answer(&ranges::plan(&request.headers, stored), stored)
+    };
+    answer
+        .fields
+        .set("Age", freshness::age_header_value(stored, now).to_string());
+    answer
+        .fields
+        .append("Cache-Status", format!("webproxy; {status_value}"));
+    let framing = if not_modified || request.method == "HEAD" {
+        Framing::Empty
+    } else {
+        Framing::Length(answer.len())
     };
     let persist = if request.wants_keep_alive() {
         Persist::KeepAlive
     } else {
         Persist::Close
     };
+    let status = answer.status;
     let gone = |bytes, e: std::io::Error| RelayError::Aborted {
         status,
         bytes,
         why: format!("client went away: {e}"),
     };
-    let head_bytes = forward::write_response_head(
+    let mut bytes = forward::write_response_head(
         client,
         status,
-        reason,
-        &fields,
+        answer.reason,
+        &answer.fields,
         framing,
         persist,
         request.minor_version,
     )
     .map_err(|e| gone(0, e))?;
-    client.write_all(body).map_err(|e| gone(head_bytes, e))?;
+    for piece in &answer.body {
+        client.write_all(piece).map_err(|e| gone(bytes, e))?;
+        bytes += piece.len() as u64;
+    }
     Ok(Outcome {
         status,
-        bytes: head_bytes + body.len() as u64,
+        bytes,
         persist,
     })
 }

@@ -41,7 +41,12 @@
 //!
 //! ### Stage 3: a shared cache
 //! - [`cache`]: what RFC 9111 lets a shared cache store, for how long, and the store itself.
-//! - [`caching`]: the handler that puts the cache in front of the relay.
+//! - [`caching`]: the handler that puts the cache in front of the relay; in it,
+//!   `caching::ranges` (byte ranges from a stored response),
+//!   `caching::collapse` (concurrent misses share one fetch),
+//!   `caching::background` (stale-while-revalidate), `caching::storing`
+//!   (what an exchange leaves in the store) and `caching::report` (log
+//!   words and figures).
 //! - [`cli::cache`]: stage 3's flags: cache size, object size, directory.
 //!
 //! ### Stage 4: HTTPS through CONNECT

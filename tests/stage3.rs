@@ -10,6 +10,16 @@
 
 mod common;
 
+// More of the chapter, one file each in tests/stage3/, on the bench below.
+#[path = "stage3/background.rs"]
+mod background;
+#[path = "stage3/collapsed.rs"]
+mod collapsed;
+#[path = "stage3/ranges.rs"]
+mod ranges;
+#[path = "stage3/rules.rs"]
+mod rules;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,9 +59,14 @@ impl Bench {
     }
 
     fn with(config: CacheConfig) -> Bench {
+        Bench::with_server(config, test_config())
+    }
+
+    /// A bench whose proxy runs with `server` (more worker threads, say).
+    fn with_server(config: CacheConfig, server: webproxy::server::Config) -> Bench {
         let clock = manual_clock();
         let cache = test_cache(config, &clock);
-        let proxy = start_stage3(test_config(), cache);
+        let proxy = start_stage3(server, cache);
         Bench {
             clock,
             proxy,

@@ -315,9 +315,13 @@ pub fn may_serve_stale_on_error(
 }
 // ANCHOR_END: stale_on_error
 
+// ANCHOR: stale_while_revalidate
 /// RFC 5861 §3: `stale-while-revalidate=N` lets a cache answer with the stale
 /// response for up to N seconds of staleness *while it revalidates in the
 /// background*. Only useful to a caller that starts that revalidation.
+/// Not when the origin forbade stale responses (§4.2.4), nor when the client
+/// asked for something fresher: `no-cache`, `max-age` or `min-fresh`
+/// (§5.2.1) each say "check with the origin before you answer me".
 pub fn may_serve_stale_while_revalidate(
     r: &StoredResponse,
     request: &RequestDirectives,
@@ -327,12 +331,14 @@ pub fn may_serve_stale_while_revalidate(
     let Some(window) = cc.stale_while_revalidate else {
         return false;
     };
-    if cc.forbids_stale() || request.no_cache || request.max_age.is_some() {
+    let fresher = request.no_cache || request.max_age.is_some() || request.min_fresh.is_some();
+    if cc.forbids_stale() || fresher {
         return false;
     }
     let staleness = current_age(r, now).saturating_sub(freshness_lifetime(r));
     staleness <= window
 }
+// ANCHOR_END: stale_while_revalidate
 
 #[cfg(test)]
 mod tests {
@@ -740,5 +746,8 @@ mod tests {
             &none,
             t(61)
         ));
+        for fresher in ["no-cache", "max-age=100", "min-fresh=1"] {
+            assert!(!may_serve_stale_while_revalidate(&r, &req(fresher), t(70)));
+        }
     }
 }

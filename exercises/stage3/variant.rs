@@ -119,7 +119,8 @@ pub fn normalized_field(headers: &Headers, name: &str) -> Option<Vec<u8>> {
 }
 
 /// The header names listed by `Vary` in the response (lower-case, sorted,
-/// without duplicates) with the request's normalised value of each.
+/// without duplicates) with the request's value of each, as Vary compares
+/// it ([`selecting_value`]).
 pub fn vary_values(
     response_headers: &Headers,
     request_headers: &Headers,
@@ -133,7 +134,7 @@ pub fn vary_values(
     names
         .into_iter()
         .map(|n| {
-            let v = normalized_field(request_headers, &n);
+            let v = selecting_value(request_headers, &n);
             (n, v)
         })
         .collect()
@@ -146,11 +147,80 @@ pub fn vary_matches(stored: &StoredResponse, request_headers: &Headers) -> bool 
     // TODO(exercise 2b): RFC 9111 §4.1. `Vary: *` (anywhere in the stored
     // response's Vary) never matches. Otherwise every (name, value) the
     // stored response recorded in `stored.vary` must equal the new
-    // request's `normalized_field` for that name: absent matches absent
-    // only.
+    // request's `selecting_value` for that name (your `normalized_field`,
+    // with the list clean-up above it): absent matches absent only.
     todo!("stage 3, exercise 2b: vary_matches")
 }
 // ANCHOR_END: vary
+
+// ANCHOR: selecting_value
+/// Request fields whose value is a list of tokens with parameters
+/// (RFC 9110 §12.5): whitespace around their commas and semicolons is
+/// optional whitespace (§5.6.3), so it can be taken out before comparing.
+const LIST_FIELDS: &[&str] = &[
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+];
+
+/// Of those, the fields whose members compare without regard to case:
+/// charsets (§8.3.2), content codings (§8.4.1) and language tags
+/// (§8.5.1, RFC 4647 §2). `Accept` is not one: a media type's parameter
+/// values may be case-sensitive.
+const CASELESS_FIELDS: &[&str] = &["accept-charset", "accept-encoding", "accept-language"];
+
+/// The request's value of `name` as Vary compares it (§4.1): the
+/// [`normalized_field`], then, for the fields above, each list member
+/// without its optional whitespace, empty members dropped, and lower-cased
+/// where case means nothing. `en-US,fr;q=0.5` and ` EN-us , fr ; q=0.5`
+/// select the same variant. The order of members is kept: `en, fr` and
+/// `fr, en` ask for different things.
+pub fn selecting_value(headers: &Headers, name: &str) -> Option<Vec<u8>> {
+    let joined = normalized_field(headers, name)?;
+    let name = name.to_ascii_lowercase();
+    if !LIST_FIELDS.contains(&name.as_str()) {
+        return Some(joined);
+    }
+    let caseless = CASELESS_FIELDS.contains(&name.as_str());
+    Some(canonical_list(&joined, caseless))
+}
+
+/// Rewrites a list value: members split at commas outside quoted strings,
+/// spaces and tabs outside quoted strings removed (none is significant in
+/// these fields' grammar), members joined with ", ".
+fn canonical_list(value: &[u8], caseless: bool) -> Vec<u8> {
+    let mut members: Vec<Vec<u8>> = Vec::new();
+    let mut member = Vec::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for &b in value {
+        if quoted {
+            member.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => quoted = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b',' => members.push(std::mem::take(&mut member)),
+            b' ' | b'\t' => {}
+            b'"' => {
+                quoted = true;
+                member.push(b);
+            }
+            _ if caseless => member.push(b.to_ascii_lowercase()),
+            _ => member.push(b),
+        }
+    }
+    members.push(member);
+    members.retain(|m| !m.is_empty());
+    members.join(&b", "[..])
+}
+// ANCHOR_END: selecting_value
 
 /// The stable number that identifies one variant, in memory and on disk.
 pub fn variant_id(key: &str, vary: &[(String, Option<Vec<u8>>)]) -> u64 {
@@ -205,6 +275,47 @@ mod tests {
             &stored,
             &headers(&[("Accept-Language", "fr, en")])
         ));
+    }
+
+    #[test]
+    fn list_fields_lose_whitespace_and_case_where_it_means_nothing() {
+        let value = |name: &str, v: &str| selecting_value(&headers(&[(name, v)]), name);
+        let lang = value("Accept-Language", "en-US,fr;q=0.5");
+        assert_eq!(lang.as_deref(), Some(&b"en-us, fr;q=0.5"[..]));
+        assert_eq!(value("accept-language", " EN-us , FR ; Q=0.5 ,"), lang);
+        assert_ne!(value("Accept-Language", "fr;q=0.5, en-US"), lang);
+        assert_eq!(
+            value("Accept-Encoding", "GZIP,Deflate").as_deref(),
+            Some(&b"gzip, deflate"[..])
+        );
+        // Accept keeps its case; quoted strings keep their spaces.
+        assert_eq!(
+            value("Accept", r#"Text/HTML ; x="A b" , */*"#).as_deref(),
+            Some(&br#"Text/HTML;x="A b", */*"#[..])
+        );
+        // Other fields are only trimmed: their spaces may mean something.
+        assert_eq!(
+            value("User-Agent", " Mozilla/5.0 (X11; Linux) ").as_deref(),
+            Some(&b"Mozilla/5.0 (X11; Linux)"[..])
+        );
+        assert_eq!(value("Accept-Language", ""), Some(Vec::new()));
+        assert_eq!(selecting_value(&Headers::new(), "accept-language"), None);
+    }
+
+    #[test]
+    fn vary_matches_normalised_values() {
+        let vary = [("Vary", "Accept-Language, Accept-Encoding")];
+        let stored = response(
+            &vary,
+            &[
+                ("Accept-Language", "de-DE"),
+                ("Accept-Encoding", "gzip, br"),
+            ],
+        );
+        let same = headers(&[("accept-language", "DE-de"), ("accept-encoding", "GZIP,BR")]);
+        assert!(vary_matches(&stored, &same));
+        let other = headers(&[("accept-language", "de"), ("accept-encoding", "gzip, br")]);
+        assert!(!vary_matches(&stored, &other));
     }
 
     #[test]

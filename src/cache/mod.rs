@@ -33,19 +33,21 @@
 //! | §3, §3.5 | may we store it? | [`policy::storable`] |
 //! | §3.1, §3.2 | which fields are stored / updated | [`policy::headers_for_storage`], [`not_modified::merge_304_headers`] |
 //! | §3.3 | only complete responses are stored | [`capture::Capture`] |
-//! | §4.1 | Vary | [`variant::vary_matches`], [`variant::variant_id`], [`store::Cache::lookup`] |
+//! | §4.1 | Vary | [`variant::vary_matches`], [`variant::selecting_value`], [`variant::variant_id`], [`store::Cache::lookup`] |
 //! | §4.2.1 | freshness lifetime | [`freshness::freshness_lifetime`] |
 //! | §4.2.2 | heuristic freshness | [`freshness`] (`heuristic_lifetime`) |
 //! | §4.2.3 | age | [`freshness::age`] |
 //! | §4.2.4 | serving stale | [`freshness::reuse`], [`freshness::may_serve_stale_on_error`] |
 //! | §4.3.1, §4.3.2 | validation, answering conditionals | [`policy::validation_fields`], [`policy::client_gets_not_modified`] |
 //! | §4.3.4 | freshening with a 304 | [`not_modified::validators_agree`], [`store::Cache::freshen`] |
+//! | §4.3.5 | freshening with a HEAD response | [`not_modified::head_agrees`], [`store::Cache::replace`], [`store::Cache::discard`] |
 //! | §4.4 | invalidation | [`policy::invalidates`], [`policy::invalidation_keys`], [`store::Cache::invalidate`] |
 //! | §5.1 | Age | [`freshness::age_value`], [`freshness::age_header_value`] |
 //! | §5.2 | Cache-Control | [`control`] |
 //! | §5.3 | Expires | [`freshness::freshness_lifetime`] |
 //! | §5.4 | Pragma | [`control::RequestDirectives`] |
-//! | RFC 5861 | stale-if-error, stale-while-revalidate | [`freshness`] |
+//! | RFC 5861 | stale-if-error, stale-while-revalidate | [`freshness`] (the background revalidation is in `caching`) |
+//! | RFC 9110 §14 | ranges from a stored response | `caching` (its `ranges` module); a 206 is never stored ([`policy::storable`]) |
 //!
 //! Storage itself ([`store`]) is an LRU bounded in bytes behind one short
 //! lock, optionally mirrored to a directory ([`disk`]). Time comes from a

@@ -7,8 +7,15 @@
 //! the response is served again. Two questions, kept apart from the store's
 //! locking: does the 304 speak about *this* stored response at all
 //! ([`validators_agree`]), and what does the header section look like once
-//! merged ([`merge_304_headers`])? The store applies the answer under its lock.
+//! merged ([`merge_304_headers`], [`freshened`])? The store applies the
+//! answer under its lock.
+//!
+//! A 200 answering a HEAD request carries the same news (RFC 9111 §4.3.5):
+//! [`head_agrees`] says whether it speaks about the stored GET response.
 
+use std::time::SystemTime;
+
+use super::variant::StoredResponse;
 use crate::forward;
 use crate::headers::Headers;
 
@@ -71,6 +78,45 @@ pub fn merge_304_headers(stored: &Headers, validated: &Headers) -> Headers {
 }
 // ANCHOR_END: merge_304
 
+/// `old` as confirmed by a validation whose response carried `validated`
+/// and was requested at `request_time`: the merged fields, and the new
+/// times its age is counted from (§4.3.4). The caller has checked
+/// [`validators_agree`] (or [`head_agrees`]).
+pub fn freshened(
+    old: &StoredResponse,
+    validated: &Headers,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> StoredResponse {
+    let mut updated = StoredResponse::clone(old);
+    updated.headers = merge_304_headers(&old.headers, validated);
+    updated.request_time = request_time;
+    updated.response_time = response_time;
+    updated
+}
+
+// ANCHOR: head_agrees
+/// §4.3.5: does a 200 to a HEAD request describe `stored`, the GET response
+/// it could have been answered from? Every validator the HEAD response
+/// carries (ETag, Last-Modified) must equal the stored one, and its
+/// Content-Length, if any, the stored body's length. Then its fields update
+/// the stored response as a 304's would; otherwise the stored response is
+/// out of date.
+pub fn head_agrees(stored: &StoredResponse, head: &Headers) -> bool {
+    for name in ["etag", "last-modified"] {
+        if let Some(theirs) = head.get(name)
+            && stored.headers.get(name).map(<[u8]>::trim_ascii) != Some(theirs.trim_ascii())
+        {
+            return false;
+        }
+    }
+    match head.get_str("content-length") {
+        Some(length) => length.trim().parse::<u64>().ok() == Some(stored.body.len() as u64),
+        None => true,
+    }
+}
+// ANCHOR_END: head_agrees
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +147,33 @@ mod tests {
         ));
         // A 304 without validators says nothing against this response.
         assert!(validators_agree(&stored, &Headers::new()));
+    }
+
+    #[test]
+    fn a_head_response_must_describe_the_stored_one() {
+        let at = SystemTime::UNIX_EPOCH;
+        let stored = StoredResponse::new(
+            200,
+            "OK",
+            headers(&[
+                ("ETag", "\"v1\""),
+                ("Last-Modified", "Mon, 13 Nov 2023 00:00:00 GMT"),
+            ]),
+            b"four".to_vec(),
+            &Headers::new(),
+            at,
+            at,
+        );
+        let agrees = |lines: &[(&str, &str)]| head_agrees(&stored, &headers(lines));
+        assert!(agrees(&[("ETag", "\"v1\""), ("Content-Length", "4")]));
+        assert!(agrees(&[("X-Other", "1")]), "nothing says otherwise");
+        assert!(!agrees(&[("ETag", "\"v2\"")]));
+        assert!(!agrees(&[("ETag", "\"v1\""), ("Content-Length", "5")]));
+        assert!(!agrees(&[(
+            "Last-Modified",
+            "Tue, 14 Nov 2023 00:00:00 GMT"
+        )]));
+        assert!(!agrees(&[("Content-Length", "four")]));
     }
 
     #[test]

@@ -7,14 +7,15 @@
 //!   resource, so what we stored for it is now wrong: [`invalidates`] and
 //!   [`invalidation_keys`].
 //! - Validation (§4.3): asking the origin "has it changed?" instead of
-//!   fetching it again ([`validation_fields`]), and answering a client's own
+//!   fetching it again ([`validation_fields`], sent with the client's other
+//!   fields from [`own_request_fields`]), and answering a client's own
 //!   conditional request from the cache ([`client_gets_not_modified`],
 //!   [`not_modified_fields`]).
 
 use std::fmt;
 
 use super::control::{RequestDirectives, ResponseDirectives};
-use super::freshness::{date_value, is_heuristically_cacheable, parse_date};
+use super::freshness::{is_heuristically_cacheable, parse_date};
 use super::key::{cache_key, split_key};
 use super::variant::StoredResponse;
 use crate::headers::Headers;
@@ -37,6 +38,14 @@ pub enum NotStored {
     ResponseNoStore,
     /// `private`: meant for one user's cache, and we are shared (§5.2.2.7).
     Private,
+    /// `Set-Cookie` without `public` or `s-maxage`: the cookie is one
+    /// client's, and a shared copy would hand it to the next (our choice,
+    /// see [`storable`]).
+    SetCookie,
+    /// Both Content-Length and Transfer-Encoding: RFC 9112 §6.1 says such a
+    /// message "ought to be handled as an error", so it is relayed by its
+    /// chunked framing but never kept.
+    BothFramings,
     /// The request carried Authorization and the response did not say a
     /// shared cache may keep it (§3.5).
     Authorization,
@@ -58,6 +67,8 @@ impl fmt::Display for NotStored {
             NotStored::RequestNoStore => "request says no-store",
             NotStored::ResponseNoStore => "response says no-store",
             NotStored::Private => "response is private",
+            NotStored::SetCookie => "Set-Cookie without public or s-maxage",
+            NotStored::BothFramings => "both Content-Length and Transfer-Encoding",
             NotStored::Authorization => "authorized request, response not marked shareable",
             NotStored::VaryStar => "Vary: *",
             NotStored::NoFreshness => "no freshness information and not heuristically cacheable",
@@ -72,6 +83,14 @@ impl std::error::Error for NotStored {}
 ///
 /// The caller still has to make sure the body was received completely
 /// (§3.3) and fits the size limits; this only looks at the messages' heads.
+///
+/// One rule is ours rather than the RFC's. RFC 9111 §7.3 notes that
+/// `Set-Cookie` "does not inhibit caching", and leaves it to the origin to
+/// say `private` or `no-cache="Set-Cookie"` (§5.2.2.4); but an origin that
+/// forgot would have one client's session cookie served to everyone after.
+/// We store such a response only when the origin says it is meant for
+/// sharing (`public`, `s-maxage`), which is what nginx and Varnish do by
+/// default too.
 pub fn storable(
     method: &str,
     request_headers: &Headers,
@@ -97,6 +116,16 @@ pub fn storable(
     }
     if cc.private {
         return Err(NotStored::Private);
+    }
+    // ANCHOR: set_cookie
+    let shared_on_purpose = cc.public || cc.s_maxage.is_some();
+    if response_headers.contains("set-cookie") && !shared_on_purpose {
+        return Err(NotStored::SetCookie);
+    }
+    // ANCHOR_END: set_cookie
+    if response_headers.contains("content-length") && response_headers.contains("transfer-encoding")
+    {
+        return Err(NotStored::BothFramings);
     }
     // One user's credentials produced this response; only the origin can
     // say that other users may see it too (§3.5).
@@ -126,6 +155,35 @@ pub fn headers_for_storage(response_headers: &Headers) -> Headers {
     let mut out = response_headers.clone();
     crate::forward::strip_hop_by_hop(&mut out);
     out
+}
+
+/// The fields of a client's request that the cache must not pass on when it
+/// asks the origin for itself (to validate a stored response, §4.3.1, or to
+/// fetch one afresh): the client's own conditionals, which the cache answers
+/// itself from what comes back (§4.3.2), and its `Range`, which the cache
+/// applies to a whole stored response (RFC 9110 §14.2) or drops, answering
+/// with the whole 200, which a range request always allows. Sending the
+/// `Range` without its `If-Range` would be worse than either: a changed
+/// resource would come back as a piece of the new version.
+const CLIENT_ONLY: &[&str] = &[
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Match",
+    "If-Unmodified-Since",
+    "If-Range",
+    "Range",
+];
+
+/// The request fields for a request the cache makes on its own account:
+/// the client's fields as a proxy forwards them, minus [`CLIENT_ONLY`].
+/// Fields a `Vary` may name (`Accept-Language`, ...) stay, so the answer
+/// is the variant this client would have got.
+pub fn own_request_fields(request_headers: &Headers) -> Headers {
+    let mut fields = crate::forward::request_fields(request_headers);
+    for name in CLIENT_ONLY {
+        fields.remove(name);
+    }
+    fields
 }
 
 /// Safe methods (RFC 9110 §9.2.1) do not change the resource.
@@ -283,6 +341,9 @@ fn remove_dot_segments(path: &str) -> String {
 /// The fields to add to a request that revalidates `stored` (§4.3.1):
 /// If-None-Match with its ETag, If-Modified-Since with its Last-Modified.
 /// The origin answers 304 if nothing changed, and we save the body transfer.
+/// Both go back byte for byte as the origin sent them: a weak `W/` prefix,
+/// an odd date format or spacing is the origin's to compare, not ours to
+/// tidy (RFC 9110 §8.8.3: an entity tag is opaque).
 pub fn validation_fields(stored: &StoredResponse) -> Headers {
     let mut h = Headers::new();
     if let Some(etag) = stored.headers.get("etag") {
@@ -296,9 +357,18 @@ pub fn validation_fields(stored: &StoredResponse) -> Headers {
 
 /// §4.3.2: may the cache answer the client's own conditional GET or HEAD
 /// with 304 from the (fresh) stored response? If-None-Match, when present,
-/// decides alone (RFC 9110 §13.2.2), with the weak comparison (§13.1.2);
-/// otherwise If-Modified-Since is compared with the stored Last-Modified,
-/// or its Date, or when we received it (§4.3.2).
+/// decides alone (RFC 9110 §13.2.2), with the weak comparison (§13.1.2):
+/// `W/"x"` and `"x"` match, since a GET only asks "is my copy still
+/// good?". Otherwise If-Modified-Since is compared with the stored
+/// Last-Modified.
+///
+/// A stored response without Last-Modified never answers If-Modified-Since
+/// with 304. RFC 9111 §4.3.2 would let its Date stand in, but RFC 9110
+/// §13.1.3 tells a recipient to ignore the field when the representation
+/// has no modification date, and the two disagree where it matters: Date
+/// says when the message was made, not when the content last changed, so a
+/// client holding an older copy from elsewhere would be told it is current.
+/// A 200 instead only costs the body.
 pub fn client_gets_not_modified(request_headers: &Headers, stored: &StoredResponse) -> bool {
     if request_headers.contains("if-none-match") {
         let ours = stored.headers.get("etag").map(opaque_tag);
@@ -315,12 +385,10 @@ pub fn client_gets_not_modified(request_headers: &Headers, stored: &StoredRespon
     let Some(since) = since else {
         return false; // an invalid date is ignored (RFC 9110 §13.1.3)
     };
-    let modified = stored
-        .headers
-        .get("last-modified")
-        .and_then(parse_date)
-        .unwrap_or_else(|| date_value(stored));
-    modified <= since
+    match stored.headers.get("last-modified").and_then(parse_date) {
+        Some(modified) => modified <= since,
+        None => false,
+    }
 }
 // ANCHOR_END: validation
 
@@ -435,6 +503,10 @@ mod tests {
         );
         let resp = [("Cache-Control", "private, max-age=60")];
         assert_eq!(check("GET", &[], 200, &resp), Err(NotStored::Private));
+        let resp = [("Cache-Control", "max-age=60"), ("Set-Cookie", "id=1")];
+        assert_eq!(check("GET", &[], 200, &resp), Err(NotStored::SetCookie));
+        let resp = [("Content-Length", "3"), ("Transfer-Encoding", "chunked")];
+        assert_eq!(check("GET", &[], 200, &resp), Err(NotStored::BothFramings));
         let resp = [("Cache-Control", "max-age=60"), ("Vary", "Accept, *")];
         assert_eq!(check("GET", &[], 200, &resp), Err(NotStored::VaryStar));
         assert_eq!(check("GET", &[], 302, &[]), Err(NotStored::NoFreshness));
@@ -485,6 +557,37 @@ mod tests {
                 "{ok}"
             );
         }
+    }
+
+    #[test]
+    fn set_cookie_is_stored_only_when_meant_for_sharing() {
+        let cookie = ("Set-Cookie", "session=abc");
+        for cc in ["public, max-age=60", "s-maxage=60"] {
+            let resp = [("Cache-Control", cc), cookie];
+            assert_eq!(check("GET", &[], 200, &resp), Ok(()), "{cc}");
+        }
+        for cc in ["max-age=60", "max-age=60, must-revalidate"] {
+            let resp = [("Cache-Control", cc), cookie];
+            let got = check("GET", &[], 200, &resp);
+            assert_eq!(got, Err(NotStored::SetCookie), "{cc}");
+        }
+    }
+
+    #[test]
+    fn own_requests_drop_the_clients_conditionals_and_range() {
+        let h = headers(&[
+            ("Accept-Language", "fr"),
+            ("If-None-Match", "\"a\""),
+            ("If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"),
+            ("Range", "bytes=0-1"),
+            ("If-Range", "\"a\""),
+            ("Connection", "close"),
+        ]);
+        let names: Vec<_> = own_request_fields(&h)
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
+        assert_eq!(names, vec!["Accept-Language"]);
     }
 
     #[test]
@@ -633,10 +736,15 @@ mod tests {
         )]));
         assert!(!ask(&[("If-Modified-Since", "garbage")]));
         assert!(!ask(&[]));
-        // No Last-Modified: the stored Date stands in.
+        // No Last-Modified: no modification date, so no 304 (RFC 9110
+        // §13.1.3), even when the Date would say "unchanged".
         let dated = stored(&[("Date", "Sun, 06 Nov 1994 08:49:37 GMT")]);
-        let ims = headers(&[("If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT")]);
-        assert!(client_gets_not_modified(&ims, &dated));
+        let ims = headers(&[("If-Modified-Since", "Mon, 07 Nov 1994 08:49:37 GMT")]);
+        assert!(!client_gets_not_modified(&ims, &dated));
+        // A stored weak tag matches the strong form of it too.
+        let weak = stored(&[("ETag", "W/\"w\"")]);
+        let inm = headers(&[("If-None-Match", "\"w\"")]);
+        assert!(client_gets_not_modified(&inm, &weak));
     }
 
     #[test]

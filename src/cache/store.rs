@@ -6,9 +6,10 @@
 //! [`super::not_modified`]'s. This module keeps the entries: under one lock,
 //! within a byte budget, least recently used first out, optionally mirrored
 //! to a directory ([`super::disk`]). It follows RFC 9111 §4 (a lookup picks
-//! the newest matching variant, §4.1), §4.3.4 (freshening applies to the
-//! variant that was validated) and §4.4 (invalidation drops every variant of
-//! a key).
+//! the newest matching variant, §4.1), §4.3.4 and §4.3.5 (freshening, by a
+//! 304 or a HEAD response, applies to the variant that was validated, and a
+//! variant shown out of date is discarded) and §4.4 (invalidation drops
+//! every variant of a key).
 //!
 //! ## Locking
 //!
@@ -42,7 +43,7 @@ use std::time::SystemTime;
 
 use super::clock::Clock;
 use super::disk;
-use super::not_modified::{merge_304_headers, validators_agree};
+use super::not_modified::{freshened, validators_agree};
 use super::variant::{StoredResponse, variant_id, vary_matches};
 use crate::headers::Headers;
 
@@ -292,12 +293,21 @@ impl Cache {
         if !validators_agree(&old.headers, validated) {
             return None;
         }
-        let mut updated = StoredResponse::clone(old);
-        updated.headers = merge_304_headers(&old.headers, validated);
-        updated.request_time = request_time;
-        updated.response_time = response_time;
-        let updated = Arc::new(updated);
+        let updated = freshened(old, validated, request_time, response_time);
+        Some(self.replace(key, old, updated))
+    }
 
+    /// Stores `updated` in place of `old`, the variant it was made from
+    /// (by a 304, §4.3.4, or a HEAD response, §4.3.5), and returns it. If a
+    /// newer response replaced `old` meanwhile, that one is kept, and
+    /// `updated` only serves the request at hand.
+    pub fn replace(
+        &self,
+        key: &str,
+        old: &Arc<StoredResponse>,
+        updated: StoredResponse,
+    ) -> Arc<StoredResponse> {
+        let updated = Arc::new(updated);
         let id = variant_id(key, &old.vary);
         let bytes = entry_bytes(key, &updated);
         let evicted = {
@@ -307,7 +317,7 @@ impl Cache {
                 None => true, // evicted meanwhile: store it again
             };
             if !replace || bytes > self.config.max_object_bytes || bytes > self.config.max_bytes {
-                return Some(updated);
+                return updated;
             }
             index.put(id, key, Arc::clone(&updated), bytes);
             index.evict_to(self.config.max_bytes)
@@ -316,7 +326,26 @@ impl Cache {
         for gone in evicted {
             self.sync_file(gone);
         }
-        Some(updated)
+        updated
+    }
+
+    /// Drops the variant `old` if it is still the stored one: a HEAD
+    /// response showed it out of date (§4.3.5), or a 304 made it one we may
+    /// not keep. Returns whether it was removed.
+    pub fn discard(&self, key: &str, old: &Arc<StoredResponse>) -> bool {
+        let id = variant_id(key, &old.vary);
+        let removed = {
+            let mut index = self.lock();
+            let current = index
+                .slots
+                .get(&id)
+                .is_some_and(|slot| Arc::ptr_eq(&slot.response, old));
+            current && index.remove(id).is_some()
+        };
+        if removed {
+            self.sync_file(id);
+        }
+        removed
     }
     // ANCHOR_END: freshen
 
@@ -658,6 +687,19 @@ mod tests {
         let served = c.freshen(key, &old, &Headers::new(), t(6), t(6)).unwrap();
         assert_eq!(&*served.body, b"old");
         assert_eq!(&*c.lookup(key, &Headers::new()).unwrap().body, b"newer");
+    }
+
+    #[test]
+    fn discard_drops_only_the_variant_it_was_given() {
+        let c = cache(10_000, 10_000);
+        let key = "http://a.test:80/d";
+        c.insert(key, response(b"old", &[], &[], 0));
+        let old = c.lookup(key, &Headers::new()).unwrap();
+        c.insert(key, response(b"newer", &[], &[], 5));
+        assert!(!c.discard(key, &old), "a newer response replaced it");
+        let newer = c.lookup(key, &Headers::new()).unwrap();
+        assert!(c.discard(key, &newer));
+        assert!(c.lookup(key, &Headers::new()).is_none());
     }
 
     #[test]
