@@ -175,6 +175,9 @@ impl Job {
             &fields,
             Framing::Empty,
             false,
+            // Straight to the origin: the job outlives the request, and with
+            // it the borrowed connector that knows about parent proxies.
+            forward::RequestForm::Origin,
         )
         .map_err(|e| format!("sending the request failed: {e}"))?;
         let head = loop {
