@@ -409,12 +409,18 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
         };
         client.head_since = None;
         let timeouts = &shared.config.timeouts;
-        // The body, if any, may take the full read timeout, and must keep
-        // up with the minimum rate.
-        if client.conn.set_read_timeout(timeouts.client_read).is_err() {
-            return client.conn.close();
+        // A body may take the full read timeout, and must keep up with the
+        // minimum rate. Most requests have none (RFC 9112 §6.3: no framing
+        // field, no body), and are spared the system call.
+        let has_body = ["Content-Length", "Transfer-Encoding"]
+            .iter()
+            .any(|name| request.headers.contains(name));
+        if has_body {
+            if client.conn.set_read_timeout(timeouts.client_read).is_err() {
+                return client.conn.close();
+            }
+            client.conn.set_min_rate(shared.config.min_body_rate);
         }
-        client.conn.set_min_rate(shared.config.min_body_rate);
         shared.counters.count(&request);
         if let Some(page) = stats::own_page(&request, shared.local_addr) {
             serve_page(&shared, &mut client, &request, page, started);

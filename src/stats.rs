@@ -121,6 +121,16 @@ pub fn own_page(request: &RequestHead, local: SocketAddr) -> Option<Page> {
     if request.target.starts_with('/') {
         return Page::for_path(&request.target);
     }
+    // Almost every request is for somewhere else: rule those out before
+    // parsing, by the port their authority names (80 when it names none).
+    let authority = host_of(&request.target);
+    let port_matches = match authority.rsplit_once(':') {
+        Some((_, port)) if !port.ends_with(']') => port.parse() == Ok(local.port()),
+        _ => local.port() == 80,
+    };
+    if !port_matches {
+        return None;
+    }
     let target = uri::parse_absolute(&request.target).ok()?;
     let authority = &target.authority;
     if !listen::is_own_address(&authority.host, authority.port, local) {
