@@ -23,7 +23,7 @@ use crate::body::{self, BodyReader, BodyWriter, CopyError, Framing};
 use crate::conn::{Conn, HeadError, is_timeout};
 use crate::error::HttpError;
 use crate::forward::{self, Persist};
-use crate::headers::Headers;
+use crate::headers::{Headers, trim_ows};
 use crate::message::{RequestHead, ResponseHead};
 use crate::uri::{AbsoluteUri, Authority};
 
@@ -216,7 +216,7 @@ impl From<HttpError> for RelayError {
 pub fn expects_continue(request: &RequestHead) -> Result<bool, HttpError> {
     match request.headers.get_str("Expect") {
         None => Ok(false),
-        Some(v) if v.trim().eq_ignore_ascii_case("100-continue") => Ok(true),
+        Some(v) if trim_ows(v).eq_ignore_ascii_case("100-continue") => Ok(true),
         Some(v) => Err(HttpError::new(
             417,
             format!("unsupported expectation {v:?}"),
@@ -414,6 +414,11 @@ fn attempt(
     }
 }
 
+/// The most interim responses we take before the final one. Origins send
+/// one or two (`100 Continue`, `103 Early Hints`); an origin that keeps
+/// sending them would hold a worker for as long as it liked.
+const MAX_INTERIM: usize = 32;
+
 // ANCHOR: read_final_response_head
 /// Reads response heads until a final (non-1xx) one arrives. Interim
 /// responses are passed on to HTTP/1.1 clients (RFC 9110 §15.2), except
@@ -424,7 +429,7 @@ fn read_final_response_head(
     request: &RequestHead,
 ) -> Result<ResponseHead, Attempt> {
     let mut answered = false;
-    loop {
+    for _ in 0..=MAX_INTERIM {
         let head = match upstream.read_response_head() {
             Ok(head) => head,
             Err(HeadError::Closed) if !answered => {
@@ -469,13 +474,7 @@ fn read_final_response_head(
             100 => continue,
             102..=199 => {
                 if request.minor_version >= 1 {
-                    let mut interim =
-                        format!("HTTP/1.1 {} {}\r\n", head.status, head.reason).into_bytes();
-                    let mut fields = head.headers.clone();
-                    forward::strip_hop_by_hop(&mut fields);
-                    let _ = fields.write_to(&mut interim);
-                    interim.extend_from_slice(b"\r\n");
-                    client.write_all(&interim).map_err(|e| {
+                    forward::write_interim_head(client, &head).map_err(|e| {
                         Attempt::Failed(HttpError::bad_request(format!("client went away: {e}")))
                     })?;
                 }
@@ -483,6 +482,9 @@ fn read_final_response_head(
             _ => return Ok(head),
         }
     }
+    Err(Attempt::Failed(HttpError::bad_gateway(format!(
+        "origin sent more than {MAX_INTERIM} interim responses"
+    ))))
 }
 // ANCHOR_END: read_final_response_head
 

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, is_timeout};
 use crate::error::{HttpError, write_error};
-use crate::forward::Persist;
+use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
 use crate::listen::{self, Shutdown};
 use crate::message::RequestHead;
@@ -374,8 +374,36 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
         }
         shared.count(&request);
         if let Some(page) = own_page(&request, shared.local_addr) {
-            serve_page(&shared, &mut client, &request, page, started);
+            // The PAC page names the proxy by the request's Host: it must
+            // be a host, not script.
+            match uri::check_host_field(&request) {
+                Ok(()) => serve_page(&shared, &mut client, &request, page, started),
+                Err(e) => {
+                    respond_with_error(&mut client.conn, client.peer, Some(&request), &e, started)
+                }
+            }
             return client.conn.close();
+        }
+        // An OPTIONS or TRACE with `Max-Forwards: 0` stops here, whatever
+        // the handler would do with it (RFC 9110 §7.6.2).
+        match forward::is_last_hop(&request) {
+            Ok(false) => {}
+            Ok(true) => {
+                let (status, bytes) = forward::answer_last_hop(&mut client.conn, &request);
+                log_access(
+                    client.peer,
+                    &request,
+                    status,
+                    bytes,
+                    started,
+                    Some("LAST-HOP"),
+                );
+                return client.conn.close();
+            }
+            Err(e) => {
+                respond_with_error(&mut client.conn, client.peer, Some(&request), &e, started);
+                return client.conn.close();
+            }
         }
         let handled = shared.handler.handle(
             &mut client.conn,
