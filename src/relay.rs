@@ -428,11 +428,12 @@ fn read_final_response_head(
     client: &mut Conn,
     request: &RequestHead,
 ) -> Result<ResponseHead, Attempt> {
-    let mut answered = false;
-    for _ in 0..=MAX_INTERIM {
+    // Interim responses so far: none means the origin has not answered.
+    let mut interim = 0;
+    loop {
         let head = match upstream.read_response_head() {
             Ok(head) => head,
-            Err(HeadError::Closed) if !answered => {
+            Err(HeadError::Closed) if interim == 0 => {
                 return Err(Attempt::NoAnswer(HttpError::bad_gateway(
                     "origin closed the connection without answering",
                 )));
@@ -442,7 +443,7 @@ fn read_final_response_head(
                     "origin closed the connection without a final answer",
                 )));
             }
-            Err(HeadError::Io(e)) if !answered && upstream.buffered().is_empty() => {
+            Err(HeadError::Io(e)) if interim == 0 && upstream.buffered().is_empty() => {
                 return Err(Attempt::NoAnswer(HttpError::bad_gateway(format!(
                     "reading the origin's response failed: {e}"
                 ))));
@@ -465,15 +466,18 @@ fn read_final_response_head(
                 ))));
             }
         };
-        answered = true;
         match head.status {
             101 => {
                 let e = HttpError::bad_gateway("origin switched protocols unasked");
                 return Err(Attempt::Failed(e));
             }
-            100 => continue,
-            102..=199 => {
-                if request.minor_version >= 1 {
+            100..=199 if interim == MAX_INTERIM => {
+                let why = format!("origin sent more than {MAX_INTERIM} interim responses");
+                return Err(Attempt::Failed(HttpError::bad_gateway(why)));
+            }
+            100..=199 => {
+                interim += 1;
+                if head.status != 100 && request.minor_version >= 1 {
                     forward::write_interim_head(client, &head).map_err(|e| {
                         Attempt::Failed(HttpError::bad_request(format!("client went away: {e}")))
                     })?;
@@ -482,9 +486,6 @@ fn read_final_response_head(
             _ => return Ok(head),
         }
     }
-    Err(Attempt::Failed(HttpError::bad_gateway(format!(
-        "origin sent more than {MAX_INTERIM} interim responses"
-    ))))
 }
 // ANCHOR_END: read_final_response_head
 
