@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use crate::body::{self, Framing};
 use crate::conn::{Conn, is_timeout};
 use crate::error::{HttpError, write_error};
 use crate::forward::{self, Persist};
@@ -357,7 +358,7 @@ fn expire(mut client: Client) {
 fn serve(shared: Arc<Shared>, mut client: Client) {
     loop {
         let started = client.head_since.unwrap_or_else(Instant::now);
-        let request = match next_request(&shared, &mut client) {
+        let mut request = match next_request(&shared, &mut client) {
             Next::Request(request) => request,
             Next::Park => return park(&shared, client),
             Next::Close => return client.conn.close(),
@@ -367,6 +368,7 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             }
         };
         client.head_since = None;
+        last_if_content_may_go_unread(&mut request);
         let timeouts = &shared.config.timeouts;
         // The body, if any, may take the full read timeout.
         if client.conn.set_read_timeout(timeouts.client_read).is_err() {
@@ -531,6 +533,25 @@ impl Shared {
         stats
     }
 }
+
+// ANCHOR: unread_content
+/// Content in a GET or HEAD has no meaning (RFC 9110 §9.3.1, §9.3.2), and a
+/// layer may answer such a request without reading it: a cache hit does.
+/// Whatever follows on the connection would then be read as the next
+/// request, one the client smuggled inside a body, and §9.3.1 names that
+/// risk. So such a request is the connection's last: marked
+/// `Connection: close`, it makes every layer answer and close. The mark
+/// goes no further, as `Connection` is hop-by-hop.
+fn last_if_content_may_go_unread(request: &mut RequestHead) {
+    let bodiless = matches!(
+        body::request_framing(request),
+        Ok(Framing::Empty | Framing::Length(0))
+    );
+    if (request.method == "GET" || request.method == "HEAD") && !bodiless {
+        request.headers.append("Connection", "close");
+    }
+}
+// ANCHOR_END: unread_content
 
 // ANCHOR: own_page
 /// Is this request for one of the proxy's own pages? Either sent straight
