@@ -9,9 +9,10 @@
 //! the client got the first time.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::common::*;
-use crate::{assert_no_slot_leaked, read_final, run_all, stage5};
+use crate::{assert_no_slot_leaked, read_final, run_all, short, stage5};
 
 /// What the client must get from a hostile origin.
 #[derive(Clone, Copy, Debug)]
@@ -60,6 +61,14 @@ fn raw(text: &str) -> Reply {
     Reply::raw(text.as_bytes().to_vec())
 }
 
+/// These bytes one at a time, 50 ms apart: a head that takes longer than
+/// the proxy's upstream read timeout (1 s in tests), though every byte comes
+/// well within it.
+fn drip(text: &str) -> Reply {
+    let bytes = text.bytes().map(|b| vec![b]).collect();
+    Reply::raw_pieces(bytes).pace(Duration::from_millis(50))
+}
+
 const CACHEABLE: &str = "Cache-Control: max-age=3600\r\n";
 const TE: &str = "Transfer-Encoding: chunked\r\n";
 
@@ -105,6 +114,8 @@ fn origin_cases() -> Vec<OriginCase> {
         case("obs-fold", ok("X-A: one\r\n two\r\nContent-Length: 2\r\n", "ok"), Whole(200), MayKeep),
         case("space before a colon", ok("X-A : 1\r\nContent-Length: 2\r\n", "ok"), Whole(200), MayKeep),
         case("silence", Reply::silent(), Whole(504), Good),
+        case("a head dripping in", drip(&format!("HTTP/1.1 200 OK\r\n{CACHEABLE}Content-Length: 2\r\n\r\nok")), Whole(504), Good),
+        case("a body that stalls", Reply::raw_pieces(vec![format!("HTTP/1.1 200 OK\r\n{CACHEABLE}Content-Length: 4\r\n\r\nok").into_bytes(), b"ok".to_vec()]).pace(Duration::from_secs(3)), CutShort(200), Good),
     ]
 }
 
@@ -128,7 +139,7 @@ fn check_origin(
     assert!(interim <= 32, "{interim} interim responses relayed");
     match case.got {
         Whole(status) => {
-            assert_eq!(first.status, status, "{}", first.body_text());
+            assert_eq!(first.status, status, "{}", short(&first));
             assert!(first.complete, "the body was cut short");
         }
         CutShort(status) => {
