@@ -83,15 +83,19 @@ impl RequestHead {
 
 impl ResponseHead {
     /// May the connection carry another request after this response? The
-    /// same rule as for requests (RFC 9112 §9.3), and one more: a response
+    /// same rule as for requests (RFC 9112 §9.3), and two more: a response
     /// with both Content-Length and Transfer-Encoding ought to be handled
-    /// as an error (§6.1), so whatever follows it on the connection is not
-    /// trusted.
+    /// as an error (§6.1), and an HTTP/1.0 one with Transfer-Encoding is
+    /// to be read as if its framing were faulty and the connection closed
+    /// after it (§6.1): an HTTP/1.0 sender knows no chunked, and part of
+    /// what it meant as the body may still be on the way.
     pub fn allows_reuse(&self) -> bool {
         if self.headers.has_token("Connection", "close") {
             return false;
         }
-        if self.headers.contains("Content-Length") && self.headers.contains("Transfer-Encoding") {
+        if self.headers.contains("Transfer-Encoding")
+            && (self.headers.contains("Content-Length") || self.minor_version == 0)
+        {
             return false;
         }
         self.minor_version >= 1 || self.headers.has_token("Connection", "keep-alive")
@@ -427,6 +431,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn doubtful_framing_ends_the_upstream_connection() {
+        let reuse = |raw: &str| match parse_response(raw.as_bytes()) {
+            Ok(Parsed::Complete(head, _)) => head.allows_reuse(),
+            other => panic!("{other:?}"),
+        };
+        assert!(reuse(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+        assert!(!reuse(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+        ));
+        assert!(!reuse(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+        assert!(reuse(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 5\r\n\r\n"
+        ));
     }
 
     #[test]
