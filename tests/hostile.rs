@@ -369,6 +369,8 @@ fn syntax_cases(o: &str) -> Vec<Case> {
         case("bare LF line endings", format!("{line}\nHost: {o}\n\n"), relayed(NONE)),
         case("mixed line endings", format!("{line}\r\nHost: {o}\nX-A: 1\r\n\n"), relayed(NONE)),
         case("empty lines before the request", format!("\r\n\r\n{line}\r\nHost: {o}\r\n\r\n"), relayed(NONE)),
+        case("CR CR LF", format!("{line}\r\r\nHost: {o}\r\n\r\n"), Refused(400)),
+        case("a line of spaces among the fields", get_echo(o, "X-A: 1\r\n   \r\nX-B: 2\r\n"), Refused(400)),
         case("obs-fold", get_echo(o, "X-A: one\r\n two\r\n"), Refused(400)),
         case("folded first field", format!("{line}\r\n X-A: 1\r\nHost: {o}\r\n\r\n"), Refused(400)),
         case("NUL in the method", with("G\0T ", format!("http://{o}/echo HTTP/1.1\r\nHost: {o}\r\n\r\n").as_bytes(), ""), Refused(400)),

@@ -111,6 +111,8 @@ fn origin_cases() -> Vec<OriginCase> {
         case("103 with framing fields", raw(&format!("HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\n{TE}\r\nHTTP/1.1 200 OK\r\n{CACHEABLE}Content-Length: 2\r\n\r\nok")), Whole(200), MayKeep),
         case("a second response after the body", ok("Content-Length: 2\r\n", &format!("okHTTP/1.1 200 OK\r\n{CACHEABLE}Content-Length: 8\r\n\r\npoisoned")), Whole(200), MayKeep),
         case("a final coding other than chunked", ok("Transfer-Encoding: gzip\r\n", "not really gzip"), Whole(200), Good),
+        case("a reason phrase in obs-text", Reply::raw([&b"HTTP/1.1 200 Caf\xe9 \xff\r\n"[..], CACHEABLE.as_bytes(), b"Content-Length: 2\r\n\r\nok"].concat()), Whole(200), MayKeep),
+        case("a reason phrase with a NUL", Reply::raw(format!("HTTP/1.1 200 O\0K\r\n{CACHEABLE}Content-Length: 2\r\n\r\nok").into_bytes()), Whole(502), Good),
         case("obs-fold", ok("X-A: one\r\n two\r\nContent-Length: 2\r\n", "ok"), Whole(200), MayKeep),
         case("space before a colon", ok("X-A : 1\r\nContent-Length: 2\r\n", "ok"), Whole(200), MayKeep),
         case("silence", Reply::silent(), Whole(504), Good),
