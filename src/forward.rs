@@ -143,7 +143,6 @@ pub fn write_request_head(
 }
 // ANCHOR_END: write_request_head
 
-// ANCHOR: max_forwards
 /// The methods for which `Max-Forwards` counts (RFC 9110 §7.6.2); for
 /// others a recipient may ignore it, and we pass it on untouched.
 fn counts_hops(method: &str) -> bool {
@@ -185,6 +184,7 @@ fn hops(value: &[u8]) -> Option<u64> {
     Some(n.unwrap_or(u64::MAX))
 }
 
+// ANCHOR: last_hop
 /// Is this proxy the last hop for `request`: an OPTIONS or TRACE whose
 /// `Max-Forwards` is 0? Then it must not be forwarded (RFC 9110 §7.6.2).
 pub fn is_last_hop(request: &RequestHead) -> Result<bool, HttpError> {
@@ -218,6 +218,7 @@ pub fn answer_last_hop(out: &mut impl Write, request: &RequestHead) -> (u16, u64
     let bytes = write_simple_with(out, status, "text/plain; charset=utf-8", &fields, body);
     (status, bytes.unwrap_or(0))
 }
+// ANCHOR_END: last_hop
 
 /// The fields to send on: for an OPTIONS or TRACE request, with its
 /// `Max-Forwards` one smaller (RFC 9110 §7.6.2). A value of 0 never gets
@@ -234,7 +235,6 @@ fn one_hop_fewer<'a>(method: &str, fields: &'a Headers) -> Cow<'a, Headers> {
     fewer.set("Max-Forwards", n.saturating_sub(1).to_string());
     Cow::Owned(fewer)
 }
-// ANCHOR_END: max_forwards
 
 /// Should the client connection stay open after this response?
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,7 +19,10 @@
 //!
 //! What a request gets is not the server's business: it hands each one to a
 //! [`Handler`] ([`crate::handler`]), and later stages change the handler,
-//! never this file. The server takes an already-bound `TcpListener` and a
+//! never this file. The server answers only what is about the proxy itself:
+//! its own pages, and an OPTIONS or TRACE with no hops left (RFC 9110
+//! §7.6.2). And it makes a GET or HEAD with content the connection's last,
+//! since a handler may answer one without reading that content. The server takes an already-bound `TcpListener` and a
 //! [`Shutdown`], so tests can bind port 0, start a server in-process, learn
 //! its address before connecting, and stop it when they are done.
 

@@ -8,7 +8,9 @@
 //! not say which server to ask.
 //!
 //! The host may be a registered name, an IPv4 address or an IPv6 address in
-//! brackets (RFC 3986 §3.2.2); the port defaults to 80 for `http`. The path
+//! brackets (RFC 3986 §3.2.2); the port defaults to 80 for `http`. The
+//! `Host` field must name a host in the same way, even where the target
+//! overrides it (RFC 9112 §3.2). The path
 //! and query are forwarded byte for byte, never decoded or rewritten
 //! (RFC 9110 §7.7): two URIs that differ by one escaped byte can name two
 //! different resources.
