@@ -44,7 +44,8 @@ fn content_length(headers: &crate::headers::Headers) -> Result<Option<u64>, Stri
     for value in headers.get_all("Content-Length") {
         let text = std::str::from_utf8(value).map_err(|_| "Content-Length is not text")?;
         // A repeated field may also arrive as one comma-separated line.
-        for item in text.split(',').map(str::trim) {
+        // Spaces and tabs only: `\u{a0}5` is no number (RFC 9110 §5.6.3).
+        for item in text.split(',').map(crate::headers::trim_ows) {
             if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("invalid Content-Length {item:?}"));
             }
@@ -102,6 +103,14 @@ pub fn request_framing(head: &RequestHead) -> Result<Framing, HttpError> {
         if !chunked_is_last(h) {
             return Err(HttpError::bad_request(
                 "the final transfer coding of a request must be chunked",
+            ));
+        }
+        // Chunked applied twice is no coding we could fail to know: the
+        // sender broke a MUST NOT (RFC 9112 §6.1), so the request is bad.
+        let chunked = codings.iter().filter(|c| c.eq_ignore_ascii_case("chunked"));
+        if chunked.count() > 1 {
+            return Err(HttpError::bad_request(
+                "the chunked transfer coding is applied more than once",
             ));
         }
         if codings.len() > 1 {

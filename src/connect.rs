@@ -116,6 +116,7 @@ impl<H: Handler> Handler for Connect<H> {
 /// Checks a CONNECT request before anything is opened.
 pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authority, HttpError> {
     let authority = uri::parse_authority_form(&request.target)?;
+    uri::check_host_field(request)?;
     // A CONNECT request has no content (RFC 9110 §9.3.6). Bytes announced
     // as a body would otherwise slip into the tunnel as its first data.
     if body::request_framing(request)? != Framing::Empty {

@@ -14,12 +14,20 @@
 //! a `Via` entry naming us (§7.6.3), which lets the next hop see that a proxy
 //! was involved and lets us notice a request that loops back to us. We always
 //! speak HTTP/1.1 ourselves, whatever version the peer used (RFC 9112 §2.3).
+//!
+//! `Max-Forwards` (§7.6.2) limits how far an OPTIONS or TRACE request
+//! travels: at 0 the proxy is the last hop and answers itself, otherwise the
+//! value goes on one smaller. A response that never has content (1xx, 204)
+//! leaves with no framing fields at all (§8.6, RFC 9112 §6.1).
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
 use crate::body::Framing;
+use crate::error::{HttpError, write_simple_with};
 use crate::headers::Headers;
+use crate::message::{RequestHead, ResponseHead};
 use crate::uri::AbsoluteUri;
 
 /// Our entry in `Via` headers: the protocol version we speak and our
@@ -143,7 +151,7 @@ pub fn write_request_head(
         )?,
     }
     write!(head, "Host: {}\r\n", uri.authority.host_header())?;
-    fields.write_to(&mut head)?;
+    one_hop_fewer(method, fields).write_to(&mut head)?;
     match body {
         Framing::Length(n) => write!(head, "Content-Length: {n}\r\n")?,
         Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
@@ -157,6 +165,99 @@ pub fn write_request_head(
     out.write_all(&head)
 }
 // ANCHOR_END: write_request_head
+
+/// The methods for which `Max-Forwards` counts (RFC 9110 §7.6.2); for
+/// others a recipient may ignore it, and we pass it on untouched.
+fn counts_hops(method: &str) -> bool {
+    method == "OPTIONS" || method == "TRACE"
+}
+
+/// The `Max-Forwards` of an OPTIONS or TRACE request, if it has one. The
+/// value is `1*DIGIT`; lines that disagree, or a value that is no number,
+/// leave no way to tell how far the request may go: a 400.
+fn max_forwards(request: &RequestHead) -> Result<Option<u64>, HttpError> {
+    if !counts_hops(&request.method) {
+        return Ok(None);
+    }
+    let mut found = None;
+    for value in request.headers.get_all("Max-Forwards") {
+        let Some(n) = hops(value) else {
+            return Err(HttpError::bad_request(format!(
+                "invalid Max-Forwards {:?}",
+                String::from_utf8_lossy(value)
+            )));
+        };
+        if found.is_some_and(|prev| prev != n) {
+            return Err(HttpError::bad_request("conflicting Max-Forwards values"));
+        }
+        found = Some(n);
+    }
+    Ok(found)
+}
+
+/// A `Max-Forwards` value, `1*DIGIT`. One too large for a u64 is as good
+/// as endless, and stays that large when it goes on.
+fn hops(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = value.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    });
+    Some(n.unwrap_or(u64::MAX))
+}
+
+// ANCHOR: last_hop
+/// Is this proxy the last hop for `request`: an OPTIONS or TRACE whose
+/// `Max-Forwards` is 0? Then it must not be forwarded (RFC 9110 §7.6.2).
+pub fn is_last_hop(request: &RequestHead) -> Result<bool, HttpError> {
+    Ok(max_forwards(request)? == Some(0))
+}
+
+/// The methods the proxy relays, for the `Allow` of its own answers.
+pub const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH";
+
+/// Answers a request for which the proxy is the last hop, as its final
+/// recipient, and returns the status and the bytes written (0 when the
+/// client had gone). OPTIONS gets a
+/// 200 whose `Allow` lists what the proxy relays. TRACE gets a 405, by
+/// policy: its answer would echo the request back, with whatever
+/// credentials the client put in it (`Cookie`, `Authorization`), to any
+/// script that can make a browser send TRACE through us ("cross-site
+/// tracing"). RFC 9110 §9.3.8 lets the final recipient leave sensitive
+/// fields out; refusing is the simpler way to be sure, and a 405 names
+/// what is allowed instead (§15.5.6).
+pub fn answer_last_hop(out: &mut impl Write, request: &RequestHead) -> (u16, u64) {
+    let mut fields = Headers::new();
+    fields.append("Allow", ALLOW);
+    let (status, body): (u16, &[u8]) = if request.method == "TRACE" {
+        (
+            405,
+            b"this proxy does not answer TRACE itself (Max-Forwards: 0)\n",
+        )
+    } else {
+        (200, b"")
+    };
+    let bytes = write_simple_with(out, status, "text/plain; charset=utf-8", &fields, body);
+    (status, bytes.unwrap_or(0))
+}
+// ANCHOR_END: last_hop
+
+/// The fields to send on: for an OPTIONS or TRACE request, with its
+/// `Max-Forwards` one smaller (RFC 9110 §7.6.2). A value of 0 never gets
+/// here (the proxy answered itself), and one that is not a number has been
+/// refused.
+fn one_hop_fewer<'a>(method: &str, fields: &'a Headers) -> Cow<'a, Headers> {
+    if !counts_hops(method) {
+        return Cow::Borrowed(fields);
+    }
+    let Some(n) = fields.get("Max-Forwards").and_then(hops) else {
+        return Cow::Borrowed(fields);
+    };
+    let mut fewer = fields.clone();
+    fewer.set("Max-Forwards", n.saturating_sub(1).to_string());
+    Cow::Owned(fewer)
+}
 
 /// Should the client connection stay open after this response?
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,10 +276,19 @@ pub fn client_framing(upstream: Framing, client_minor_version: u8) -> Framing {
     }
 }
 
+/// Does a response with this status never have content, so that it may
+/// carry neither `Content-Length` (RFC 9110 §8.6) nor `Transfer-Encoding`
+/// (RFC 9112 §6.1)? True for 1xx and 204. (A 304 may keep the length of the
+/// representation it stands for.)
+fn never_framed(status: u16) -> bool {
+    (100..200).contains(&status) || status == 204
+}
+
 /// The response fields to send to the client: hop-by-hop fields removed,
 /// and the framing fields removed when we frame the body ourselves. A
 /// response without a body keeps its Content-Length, which then describes
-/// the representation (a HEAD or 304 response), not this message.
+/// the representation (a HEAD or 304 response), not this message;
+/// [`write_response_head`] drops it for the statuses that may not have one.
 pub fn response_fields(original: &Headers, framing: Framing) -> Headers {
     let mut headers = original.clone();
     strip_hop_by_hop(&mut headers);
@@ -203,6 +313,17 @@ pub fn write_response_head(
 ) -> io::Result<u64> {
     let mut head = Vec::with_capacity(512);
     write!(head, "HTTP/1.1 {status} {reason}\r\n")?;
+    let unframed;
+    let (fields, body) = if never_framed(status) {
+        // An origin's `204` with `Content-Length: 5` (or a stored 204,
+        // served with its length) must not reach the client so: it could
+        // wait for five bytes that never come, or take the start of the
+        // next response for them.
+        unframed = without_framing(fields);
+        (&unframed, Framing::Empty)
+    } else {
+        (fields, body)
+    };
     fields.write_to(&mut head)?;
     if !fields.contains("Date") {
         write!(
@@ -233,6 +354,28 @@ pub fn write_response_head(
     Ok(head.len() as u64)
 }
 // ANCHOR_END: write_response_head
+
+fn without_framing(fields: &Headers) -> Headers {
+    let mut fields = fields.clone();
+    fields.remove("Content-Length");
+    fields.remove("Transfer-Encoding");
+    fields
+}
+
+// ANCHOR: write_interim_head
+/// Writes an interim (1xx) response on to the client: its fields without
+/// the hop-by-hop ones and without framing fields, which a 1xx may not have
+/// (RFC 9110 §8.6, RFC 9112 §6.1). Nothing is added: the final response
+/// carries our `Via`.
+pub fn write_interim_head(out: &mut impl Write, head: &ResponseHead) -> io::Result<()> {
+    let mut interim = format!("HTTP/1.1 {} {}\r\n", head.status, head.reason).into_bytes();
+    let mut fields = without_framing(&head.headers);
+    strip_hop_by_hop(&mut fields);
+    fields.write_to(&mut interim)?;
+    interim.extend_from_slice(b"\r\n");
+    out.write_all(&interim)
+}
+// ANCHOR_END: write_interim_head
 
 #[cfg(test)]
 mod tests {

@@ -82,7 +82,7 @@ impl Headers {
         self.get_all(name)
             .filter_map(|v| std::str::from_utf8(v).ok())
             .flat_map(|v| v.split(','))
-            .map(str::trim)
+            .map(trim_ows)
             .filter(|s| !s.is_empty())
     }
 
@@ -150,6 +150,14 @@ impl Headers {
     }
 }
 
+/// Removes optional whitespace, which is spaces and tabs only (RFC 9110
+/// §5.6.3). `str::trim` would also remove Unicode spaces such as U+00A0,
+/// and turn `Transfer-Encoding: \u{a0}chunked` into a `chunked` that the
+/// next server, reading the bytes, does not see: two readers, two framings.
+pub fn trim_ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
 impl<'a> IntoIterator for &'a Headers {
     type Item = &'a Field;
     type IntoIter = std::slice::Iter<'a, Field>;
@@ -200,6 +208,14 @@ mod tests {
         let items: Vec<_> = h.list("Connection").collect();
         assert_eq!(items, vec!["keep-alive", "X-Foo", "close"]);
         assert!(h.has_token("connection", "x-foo"));
+    }
+
+    #[test]
+    fn list_trims_spaces_and_tabs_only() {
+        let mut h = Headers::new();
+        h.append("Transfer-Encoding", "\tchunked ,\u{a0}chunked");
+        let items: Vec<_> = h.list("Transfer-Encoding").collect();
+        assert_eq!(items, vec!["chunked", "\u{a0}chunked"]);
     }
 
     #[test]

@@ -124,15 +124,16 @@ pub fn is_own_address(host: &Host, port: u16, local: SocketAddr) -> bool {
         return false;
     }
     let listen = local.ip();
-    let target = match host {
-        Host::V4(ip) => IpAddr::V4(*ip),
-        // `::ffff:127.0.0.1` is 127.0.0.1 by another name.
-        Host::V6(ip) => ip.to_ipv4_mapped().map_or(IpAddr::V6(*ip), IpAddr::V4),
+    // One spelling per address: `::ffff:127.0.0.1`, `2130706433` and
+    // `0x7f.1` are all 127.0.0.1, and the resolver would connect to it.
+    let target = match host.canonical() {
+        Host::V4(ip) => IpAddr::V4(ip),
+        Host::V6(ip) => IpAddr::V6(ip),
         Host::Name(name) => {
-            let name = name.strip_suffix('.').unwrap_or(name);
-            // "localhost" is loopback (RFC 6761 §6.3); other names would need
-            // a DNS lookup, which this check must not make.
-            if !name.eq_ignore_ascii_case("localhost") {
+            // "localhost" and the names under it are loopback (RFC 6761
+            // §6.3); other names would need a DNS lookup, which this check
+            // must not make.
+            if name != "localhost" && !name.ends_with(".localhost") {
                 return false;
             }
             return listen.is_loopback() || listen.is_unspecified();
@@ -217,6 +218,23 @@ mod tests {
         ));
         assert!(is_own_address(&Host::V6(Ipv6Addr::UNSPECIFIED), 8080, any));
         assert!(is_own_address(&Host::Name("LOCALHOST.".into()), 8080, any));
+        assert!(is_own_address(
+            &Host::Name("a.localhost".into()),
+            8080,
+            local
+        ));
+        // Loose IPv4 spellings are read as the resolver reads them.
+        for loose in ["2130706433", "0x7f.1", "127.1", "0177.0.0.1"] {
+            assert!(
+                is_own_address(&Host::Name(loose.into()), 8080, local),
+                "{loose}"
+            );
+        }
+        assert!(!is_own_address(
+            &Host::Name("localhost.test".into()),
+            8080,
+            local
+        ));
         // Listening everywhere, another loopback address is us too.
         assert!(is_own_address(
             &Host::V4(Ipv4Addr::new(127, 0, 0, 2)),

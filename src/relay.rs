@@ -24,7 +24,7 @@ use crate::body::{self, BodyReader, BodyWriter, CopyError, Framing};
 use crate::conn::{Conn, HeadError, is_timeout};
 use crate::error::HttpError;
 use crate::forward::{self, Persist, RequestForm};
-use crate::headers::Headers;
+use crate::headers::{Headers, trim_ows};
 use crate::message::{RequestHead, ResponseHead};
 use crate::uri::{AbsoluteUri, Authority};
 
@@ -224,7 +224,7 @@ impl From<HttpError> for RelayError {
 pub fn expects_continue(request: &RequestHead) -> Result<bool, HttpError> {
     match request.headers.get_str("Expect") {
         None => Ok(false),
-        Some(v) if v.trim().eq_ignore_ascii_case("100-continue") => Ok(true),
+        Some(v) if trim_ows(v).eq_ignore_ascii_case("100-continue") => Ok(true),
         Some(v) => Err(HttpError::new(
             417,
             format!("unsupported expectation {v:?}"),
@@ -434,6 +434,11 @@ fn attempt(
     }
 }
 
+/// The most interim responses we take before the final one. Origins send
+/// one or two (`100 Continue`, `103 Early Hints`); an origin that keeps
+/// sending them would hold a worker for as long as it liked.
+const MAX_INTERIM: usize = 32;
+
 // ANCHOR: read_final_response_head
 /// Reads response heads until a final (non-1xx) one arrives. Interim
 /// responses are passed on to HTTP/1.1 clients (RFC 9110 §15.2), except
@@ -443,11 +448,12 @@ fn read_final_response_head(
     client: &mut Conn,
     request: &RequestHead,
 ) -> Result<ResponseHead, Attempt> {
-    let mut answered = false;
+    // Interim responses so far: none means the origin has not answered.
+    let mut interim = 0;
     loop {
         let head = match upstream.read_response_head() {
             Ok(head) => head,
-            Err(HeadError::Closed) if !answered => {
+            Err(HeadError::Closed) if interim == 0 => {
                 return Err(Attempt::NoAnswer(HttpError::bad_gateway(
                     "origin closed the connection without answering",
                 )));
@@ -457,7 +463,7 @@ fn read_final_response_head(
                     "origin closed the connection without a final answer",
                 )));
             }
-            Err(HeadError::Io(e)) if !answered && upstream.buffered().is_empty() => {
+            Err(HeadError::Io(e)) if interim == 0 && upstream.buffered().is_empty() => {
                 return Err(Attempt::NoAnswer(HttpError::bad_gateway(format!(
                     "reading the origin's response failed: {e}"
                 ))));
@@ -480,22 +486,19 @@ fn read_final_response_head(
                 ))));
             }
         };
-        answered = true;
         match head.status {
             101 => {
                 let e = HttpError::bad_gateway("origin switched protocols unasked");
                 return Err(Attempt::Failed(e));
             }
-            100 => continue,
-            102..=199 => {
-                if request.minor_version >= 1 {
-                    let mut interim =
-                        format!("HTTP/1.1 {} {}\r\n", head.status, head.reason).into_bytes();
-                    let mut fields = head.headers.clone();
-                    forward::strip_hop_by_hop(&mut fields);
-                    let _ = fields.write_to(&mut interim);
-                    interim.extend_from_slice(b"\r\n");
-                    client.write_all(&interim).map_err(|e| {
+            100..=199 if interim == MAX_INTERIM => {
+                let why = format!("origin sent more than {MAX_INTERIM} interim responses");
+                return Err(Attempt::Failed(HttpError::bad_gateway(why)));
+            }
+            100..=199 => {
+                interim += 1;
+                if head.status != 100 && request.minor_version >= 1 {
+                    forward::write_interim_head(client, &head).map_err(|e| {
                         Attempt::Failed(HttpError::bad_request(format!("client went away: {e}")))
                     })?;
                 }

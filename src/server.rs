@@ -19,7 +19,10 @@
 //!
 //! What a request gets is not the server's business: it hands each one to a
 //! [`Handler`] ([`crate::handler`]), and later stages change the handler,
-//! never this file. The server takes an already-bound `TcpListener` and a
+//! never this file. The server answers only what is about the proxy itself:
+//! its own pages, and an OPTIONS or TRACE with no hops left (RFC 9110
+//! §7.6.2). And it makes a GET or HEAD with content the connection's last,
+//! since a handler may answer one without reading that content. The server takes an already-bound `TcpListener` and a
 //! [`Shutdown`], so tests can bind port 0, start a server in-process, learn
 //! its address before connecting, and stop it when they are done.
 
@@ -30,9 +33,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use crate::body::{self, Framing};
 use crate::conn::{Conn, MinRate, is_timeout};
 use crate::error::{HttpError, write_error};
-use crate::forward::Persist;
+use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
 use crate::limits::{self, ClientPlace, PerClient};
 use crate::listen::Shutdown;
@@ -42,6 +46,7 @@ use crate::relay::Timeouts;
 use crate::respond::{finish, log_access, respond_with_error, show};
 use crate::stats::{self, Counters, Page, Stats, Value};
 use crate::upstream::{Pool, PoolConfig};
+use crate::uri;
 use crate::waiting::{Parked, WaitingRoom};
 
 /// How the server is sized and timed.
@@ -398,7 +403,7 @@ fn expire(mut client: Client) {
 fn serve(shared: Arc<Shared>, mut client: Client) {
     loop {
         let started = client.head_since.unwrap_or_else(Instant::now);
-        let request = match next_request(&shared, &mut client) {
+        let mut request = match next_request(&shared, &mut client) {
             Next::Request(request) => request,
             Next::Park => return park(&shared, client),
             Next::Close => return client.conn.close(),
@@ -408,6 +413,7 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             }
         };
         client.head_since = None;
+        last_if_content_may_go_unread(&mut request);
         let timeouts = &shared.config.timeouts;
         // A body may take the full read timeout, and must keep up with the
         // minimum rate. Most requests have none (RFC 9112 §6.3: no framing
@@ -423,8 +429,36 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
         }
         shared.counters.count(&request);
         if let Some(page) = stats::own_page(&request, shared.local_addr) {
-            serve_page(&shared, &mut client, &request, page, started);
+            // The PAC page names the proxy by the request's Host: it must
+            // be a host, not script.
+            match uri::check_host_field(&request) {
+                Ok(()) => serve_page(&shared, &mut client, &request, page, started),
+                Err(e) => {
+                    respond_with_error(&mut client.conn, client.peer, Some(&request), &e, started)
+                }
+            }
             return client.conn.close();
+        }
+        // An OPTIONS or TRACE with `Max-Forwards: 0` stops here, whatever
+        // the handler would do with it (RFC 9110 §7.6.2).
+        match forward::is_last_hop(&request) {
+            Ok(false) => {}
+            Ok(true) => {
+                let (status, bytes) = forward::answer_last_hop(&mut client.conn, &request);
+                log_access(
+                    client.peer,
+                    &request,
+                    status,
+                    bytes,
+                    started,
+                    Some("LAST-HOP"),
+                );
+                return client.conn.close();
+            }
+            Err(e) => {
+                respond_with_error(&mut client.conn, client.peer, Some(&request), &e, started);
+                return client.conn.close();
+            }
         }
         let handled = shared.handler.handle(
             &mut client.conn,
@@ -499,6 +533,25 @@ impl Shared {
         stats
     }
 }
+
+// ANCHOR: unread_content
+/// Content in a GET or HEAD has no meaning (RFC 9110 §9.3.1, §9.3.2), and a
+/// layer may answer such a request without reading it: a cache hit does.
+/// Whatever follows on the connection would then be read as the next
+/// request, one the client smuggled inside a body, and §9.3.1 names that
+/// risk. So such a request is the connection's last: marked
+/// `Connection: close`, it makes every layer answer and close. The mark
+/// goes no further, as `Connection` is hop-by-hop.
+fn last_if_content_may_go_unread(request: &mut RequestHead) {
+    let bodiless = matches!(
+        body::request_framing(request),
+        Ok(Framing::Empty | Framing::Length(0))
+    );
+    if (request.method == "GET" || request.method == "HEAD") && !bodiless {
+        request.headers.append("Connection", "close");
+    }
+}
+// ANCHOR_END: unread_content
 
 /// Answers a request for one of our pages, and logs it.
 fn serve_page(

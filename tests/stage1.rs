@@ -543,3 +543,124 @@ fn a_fragment_is_not_sent_to_the_origin() {
     get(proxy, &origin.url("/page?x=1#section"));
     assert_eq!(origin.last_request().target, "/page?x=1");
 }
+
+#[test]
+fn a_204_or_1xx_reaches_the_client_without_framing_fields() {
+    // RFC 9110 §8.6 and RFC 9112 §6.1: no Content-Length or
+    // Transfer-Encoding in a 1xx or 204. The origin sends both anyway, and
+    // five stray bytes after its 204.
+    let origin = Origin::routes([
+        (
+            "/204",
+            Reply::raw(
+                &b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\
+                   Transfer-Encoding: chunked\r\nX-A: 1\r\n\r\nhello"[..],
+            ),
+        ),
+        (
+            "/103",
+            Reply::raw(
+                &b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\nContent-Length: 3\r\n\
+                   Transfer-Encoding: chunked\r\n\r\n\
+                   HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"[..],
+            ),
+        ),
+    ]);
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    client.send(Req::get(&origin.url("/204")).to_bytes());
+    let response = client.read_response();
+    assert_eq!(response.status, 204);
+    assert_eq!(response.header("X-A"), Some("1"));
+    for name in ["Content-Length", "Transfer-Encoding"] {
+        assert!(!response.has_header(name), "the 204 carries {name}");
+    }
+    client.assert_closed();
+
+    let mut client = Client::connect(proxy);
+    client.send(Req::get(&origin.url("/103")).to_bytes());
+    let interim = client.read_response();
+    assert_eq!(interim.status, 103);
+    assert_eq!(interim.header("Link"), Some("</s.css>"));
+    for name in ["Content-Length", "Transfer-Encoding"] {
+        assert!(!interim.has_header(name), "the 103 carries {name}");
+    }
+    let last = client.read_response();
+    assert_eq!((last.status, last.body.as_slice()), (200, &b"ok"[..]));
+}
+
+#[test]
+fn an_invalid_host_field_is_400() {
+    // RFC 9112 §3.2: a Host whose value is not `host[:port]` is a 400, even
+    // though the absolute-form target decides where the request goes.
+    for host in [
+        "exa mple",
+        "a.test:http",
+        "user@a.test",
+        "a.test/path",
+        "[::1",
+        "a\"b.test",
+        "a.test:1:2",
+    ] {
+        let response = refused(
+            &request_with("http://127.0.0.1:9/", &format!("Host: {host}\r\n")),
+            400,
+        );
+        assert!(response.body_text().contains("Host"), "{host}");
+    }
+}
+
+#[test]
+fn odd_but_valid_host_fields_are_served() {
+    let origin = Origin::fixed(Reply::ok("ok"));
+    let proxy = proxy();
+    for host in [
+        "",
+        "A.Test",
+        "a.test:",
+        "[::1]:8080",
+        "10.0.0.1",
+        "x_y.test",
+    ] {
+        let req = Req::get(&origin.url("/")).host(host);
+        let response = Client::connect(proxy).request(&req);
+        assert_eq!(response.status, 200, "Host: {host:?}");
+        // The origin gets the Host of the target, not the client's.
+        assert_eq!(
+            origin.last_request().header("Host"),
+            Some(&*origin.authority())
+        );
+    }
+}
+
+#[test]
+fn http_1_2_is_served_as_http_1_1() {
+    // RFC 9110 §2.5: a later minor version is handled as the highest minor
+    // version the recipient implements.
+    let origin = Origin::fixed(Reply::ok("ok"));
+    let proxy = proxy();
+    let response = Client::connect(proxy).request(&Req::get(&origin.url("/v")).version("HTTP/1.2"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.version, "HTTP/1.1");
+    assert_eq!(origin.last_request().request_line(), "GET /v HTTP/1.1");
+}
+
+#[test]
+fn other_major_versions_are_505() {
+    // RFC 9110 §15.6.6. httparse refuses any version but 1.0 and 1.1; the
+    // proxy looks at what it refused.
+    for version in ["HTTP/2.0", "HTTP/3.0", "HTTP/0.9"] {
+        let response = refused(
+            &format!("GET http://127.0.0.1:9/ {version}\r\nHost: 127.0.0.1:9\r\n\r\n").into_bytes(),
+            505,
+        );
+        assert!(response.body_text().contains(version), "{version}");
+    }
+    // Not `HTTP/DIGIT.DIGIT` at all: malformed.
+    for version in ["HTTP/1.10", "HTTP/2", "http/1.1"] {
+        refused(
+            &format!("GET http://127.0.0.1:9/ {version}\r\nHost: 127.0.0.1:9\r\n\r\n").into_bytes(),
+            400,
+        );
+    }
+}

@@ -979,6 +979,148 @@ fn the_stats_page_is_reached_by_the_proxys_own_address_too() {
 }
 
 #[test]
+fn options_and_trace_with_max_forwards_0_stop_at_the_proxy() {
+    // RFC 9110 §7.6.2: at 0 the proxy is the final recipient.
+    let origin = echo_origin();
+    let proxy = proxy();
+    let options = Req::new("OPTIONS", &origin.url("/x")).header("Max-Forwards", "0");
+    let mut client = Client::connect(proxy);
+    let response = client.request(&options);
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("Allow"),
+        Some(webproxy::forward::ALLOW),
+        "an OPTIONS answer says what is allowed"
+    );
+    // TRACE is refused by policy: its answer would echo the client's
+    // credentials (see forward::answer_last_hop).
+    let trace = Req::new("TRACE", &origin.url("/x"))
+        .header("Max-Forwards", "0")
+        .header("Cookie", "session=secret");
+    let response = Client::connect(proxy).request(&trace);
+    assert_eq!(response.status, 405);
+    assert!(response.has_header("Allow"));
+    assert!(!response.body_text().contains("secret"));
+    assert_eq!(
+        origin.hits(),
+        0,
+        "a request with no hops left was forwarded"
+    );
+}
+
+#[test]
+fn max_forwards_goes_on_one_smaller_for_options_and_trace_only() {
+    let origin = echo_origin();
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    let endless = (u64::MAX - 1).to_string();
+    for (method, sent, seen) in [
+        ("OPTIONS", "5", "4"),
+        ("TRACE", "1", "0"),
+        ("TRACE", "99999999999999999999999", endless.as_str()),
+        ("GET", "5", "5"),
+        ("GET", "0", "0"),
+    ] {
+        let req = Req::new(method, &origin.url("/mf")).header("Max-Forwards", sent);
+        let response = client.request(&req);
+        assert_eq!(response.status, 200, "{method} with Max-Forwards: {sent}");
+        let last = origin.last_request();
+        assert_eq!(last.method, method);
+        assert_eq!(
+            last.header_all("Max-Forwards"),
+            vec![seen],
+            "{method} {sent}"
+        );
+    }
+    // Without the field nothing is added.
+    client.request(&Req::new("OPTIONS", &origin.url("/mf")));
+    assert!(!origin.last_request().has_header("Max-Forwards"));
+}
+
+#[test]
+fn a_max_forwards_that_is_no_number_is_400() {
+    for value in ["-1", "two", "1, 2", ""] {
+        let raw = format!(
+            "OPTIONS http://ORIGIN/ HTTP/1.1\r\nHost: ORIGIN\r\nMax-Forwards: {value}\r\n\r\n"
+        );
+        let (response, _) = refused(raw.as_bytes(), 400);
+        assert!(response.body_text().contains("Max-Forwards"), "{value:?}");
+    }
+    refused(
+        b"TRACE http://ORIGIN/ HTTP/1.1\r\nHost: ORIGIN\r\nMax-Forwards: 1\r\nMax-Forwards: 2\r\n\r\n",
+        400,
+    );
+}
+
+#[test]
+fn options_for_a_server_goes_upstream_as_asterisk_form() {
+    // RFC 9112 §3.2.4: an empty path without a query asks about the server.
+    let origin = echo_origin();
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    let authority = origin.authority();
+    for (target, upstream) in [
+        (format!("http://{authority}"), "*"),
+        (format!("http://{authority}#frag"), "*"),
+        (format!("http://{authority}/"), "/"),
+        (format!("http://{authority}?q=1"), "/?q=1"),
+    ] {
+        let response = client.request(&Req::new("OPTIONS", &target).host(&authority));
+        assert_eq!(response.status, 200, "{target}");
+        assert_eq!(
+            origin.last_request().request_line(),
+            format!("OPTIONS {upstream} HTTP/1.1"),
+            "{target}"
+        );
+    }
+    // Only OPTIONS has an asterisk-form.
+    let response = client.request(&Req::get(&format!("http://{authority}")));
+    assert_eq!(response.status, 200);
+    assert_eq!(origin.last_request().request_line(), "GET / HTTP/1.1");
+}
+
+#[test]
+fn an_over_long_method_is_501_however_its_bytes_arrive() {
+    // The same bytes once got a 200 in one write (relayed!) and a 414 in
+    // two. RFC 9112 §3: a method longer than any the server implements is
+    // a 501, and it is never forwarded.
+    let origin = Origin::fixed(Reply::ok("fine"));
+    let proxy = proxy();
+    let raw = format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\n\r\n",
+        "A".repeat(10_000),
+        origin.url("/"),
+        origin.authority()
+    );
+    for piece in [raw.len(), 5_000, 1_000] {
+        let mut client = Client::connect(proxy);
+        for (i, part) in raw.as_bytes().chunks(piece).enumerate() {
+            if i > 0 {
+                thread::sleep(Duration::from_millis(20));
+            }
+            // The proxy may answer, and close, before the rest is sent.
+            if client.try_send(part).is_err() {
+                break;
+            }
+        }
+        let response = client.read_response();
+        assert_eq!(response.status, 501, "in pieces of {piece}");
+        assert!(response.says_close());
+    }
+    assert_eq!(origin.hits(), 0, "the long method was forwarded");
+    assert_eq!(get(proxy, &origin.url("/after")).body, b"fine");
+}
+
+#[test]
+fn the_pac_file_names_only_a_valid_host() {
+    let proxy = proxy();
+    let evil = "a\"; alert(1); \"";
+    let response = Client::connect(proxy).request(&Req::get("/proxy.pac").host(evil));
+    assert_eq!(response.status, 400);
+    assert!(!response.body_text().contains("FindProxyForURL"));
+}
+
+#[test]
 fn one_client_cannot_take_every_connection() {
     let origin = Origin::fixed(Reply::ok("fine"));
     let proxy = start_stage2(Config {

@@ -54,6 +54,7 @@ struct Setup<'a> {
     allow: Option<&'a str>,
     clients: ClientAcl,
     connect_ports: String,
+    bind: &'a str,
 }
 
 impl<'a> Setup<'a> {
@@ -63,7 +64,14 @@ impl<'a> Setup<'a> {
             allow: None,
             clients: ClientAcl::loopback(),
             connect_ports: "443".into(),
+            bind: "127.0.0.1:0",
         }
+    }
+
+    /// Listens on `bind` instead of 127.0.0.1.
+    fn bind(mut self, bind: &'a str) -> Setup<'a> {
+        self.bind = bind;
+        self
     }
 
     fn allow(mut self, text: &'a str) -> Setup<'a> {
@@ -103,7 +111,7 @@ impl<'a> Setup<'a> {
             rules: rules.clone(),
             clients: self.clients,
         };
-        let proxy = start_stage5(test_config(), cache, tunnels, access);
+        let proxy = start_stage5_on(self.bind, test_config(), cache, tunnels, access);
         Filtered {
             proxy,
             rules,
@@ -628,6 +636,73 @@ fn a_request_that_already_passed_through_us_is_refused() {
     );
 }
 // ANCHOR_END: loops
+
+/// Expects `response` to be the loop refusal, and the connection closed.
+fn assert_loop_refused(client: &mut Client, response: &Response, what: &str) {
+    assert_eq!(response.status, 403, "{what}: {}", response.body_text());
+    assert!(
+        response.body_text().starts_with("request loop: "),
+        "{what}: {}",
+        response.body_text()
+    );
+    client.assert_closed();
+}
+
+#[test]
+fn every_spelling_of_the_proxys_own_address_is_a_loop_for_get_and_connect() {
+    // Every port may be tunnelled to, so only loop protection stands
+    // between a CONNECT to our own port and a tunnel into ourselves.
+    let origin = target_origin();
+    let f = Setup::block("").connect_ports("1-65535").start();
+    let port = f.proxy.port();
+    for host in [
+        "127.0.0.1",
+        "0.0.0.0",
+        "[::]",
+        "[::ffff:127.0.0.1]",
+        "2130706433",
+        "127.1",
+        "0x7f.0.0.1",
+        "0177.0.0.1",
+        "LOCALHOST.",
+        "app.localhost",
+    ] {
+        let authority = format!("{host}:{port}");
+        let url = format!("http://{authority}/loop");
+        let (mut client, response) = send(f.proxy, &Req::get(&url));
+        assert_loop_refused(&mut client, &response, &url);
+        let (mut client, response) = connect(f.proxy, &authority);
+        assert_loop_refused(&mut client, &response, &format!("CONNECT {authority}"));
+    }
+    assert_eq!(status_of(f.proxy, &origin.url("/")), 200);
+}
+
+#[test]
+fn listening_everywhere_any_address_of_the_machine_is_a_loop() {
+    // On 0.0.0.0 the proxy answers on every address of the machine: the
+    // whole of 127.0.0.0/8 reaches it, not only the address a client used.
+    // (The client ACL still admits loopback only.)
+    let f = Setup::block("")
+        .connect_ports("1-65535")
+        .bind("0.0.0.0:0")
+        .start();
+    let port = f.proxy.port();
+    let proxy = SocketAddr::from(([127, 0, 0, 1], port));
+    for host in [
+        "127.0.0.2",
+        "127.1.2.3",
+        "[::ffff:127.0.0.2]",
+        "0.0.0.0",
+        "localhost",
+    ] {
+        let authority = format!("{host}:{port}");
+        let url = format!("http://{authority}/loop");
+        let (mut client, response) = send(proxy, &Req::get(&url));
+        assert_loop_refused(&mut client, &response, &url);
+        let (mut client, response) = connect(proxy, &authority);
+        assert_loop_refused(&mut client, &response, &format!("CONNECT {authority}"));
+    }
+}
 
 #[test]
 fn the_binary_refuses_to_be_an_open_proxy() {

@@ -11,7 +11,9 @@
 //! not say which server to ask.
 //!
 //! The host may be a registered name, an IPv4 address or an IPv6 address in
-//! brackets (RFC 3986 §3.2.2); the port defaults to 80 for `http`. The path
+//! brackets (RFC 3986 §3.2.2); the port defaults to 80 for `http`. The
+//! `Host` field must name a host in the same way, even where the target
+//! overrides it (RFC 9112 §3.2). The path
 //! and query are forwarded byte for byte, never decoded or rewritten
 //! (RFC 9110 §7.7): two URIs that differ by one escaped byte can name two
 //! different resources.
@@ -216,7 +218,9 @@ impl Authority {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AbsoluteUri {
     pub authority: Authority,
-    /// Path and query, exactly as sent; `/` when the URI had no path.
+    /// Path and query, exactly as sent; `/` when the URI had no path, or
+    /// `*` for an OPTIONS request about the whole server (see
+    /// [`proxy_target`]). This is the request target sent upstream.
     pub path_and_query: String,
 }
 
@@ -244,29 +248,85 @@ pub const NOT_A_PROXY_REQUEST: &str = "this is a proxy: send the full URL in the
 as in `GET http://example.test/ HTTP/1.1`; with curl, use `curl -x http://PROXY:PORT http://example.test/`";
 
 // ANCHOR: proxy_target
-/// Finds where a proxy request wants to go. RFC 9112 §3.2 asks for exactly
-/// one Host field in an HTTP/1.1 request; with an absolute-form target the
-/// target wins and Host is replaced when the request is forwarded.
+/// Finds where a proxy request wants to go. With an absolute-form target
+/// the target wins, and Host is replaced when the request is forwarded; it
+/// must still be a valid Host field ([`check_host_field`]).
 pub fn proxy_target(request: &RequestHead) -> Result<AbsoluteUri, HttpError> {
-    match request.headers.count("Host") {
-        0 if request.minor_version >= 1 => {
-            return Err(HttpError::bad_request(
-                "HTTP/1.1 request without a Host header",
-            ));
-        }
-        0 | 1 => {}
-        _ => {
-            return Err(HttpError::bad_request(
-                "request has more than one Host header",
-            ));
-        }
-    }
+    check_host_field(request)?;
     if request.target.starts_with('/') || request.target == "*" {
         return Err(HttpError::bad_request(NOT_A_PROXY_REQUEST));
     }
-    parse_absolute(&request.target)
+    let mut uri = parse_absolute(&request.target)?;
+    // RFC 9112 §3.2.4: `OPTIONS http://a.test` (empty path, no query)
+    // asks about the server itself, and the last proxy sends it on as
+    // `OPTIONS *`. `http://a.test/` asks about the resource `/`.
+    if request.method == "OPTIONS" && names_only_the_server(&request.target) {
+        uri.path_and_query = "*".to_string();
+    }
+    Ok(uri)
 }
 // ANCHOR_END: proxy_target
+
+/// Does an absolute-form target end with its authority (a fragment aside),
+/// with neither a path nor a query?
+fn names_only_the_server(target: &str) -> bool {
+    let rest = target.split_once("://").map_or("", |(_, rest)| rest);
+    rest.find(['/', '?', '#'])
+        .is_none_or(|end| rest[end..].starts_with('#'))
+}
+
+// ANCHOR: check_host_field
+/// RFC 9112 §3.2: a request needs exactly one Host field (an HTTP/1.0 one
+/// may have none), and its value must be `host [ ":" port ]`. Anything else
+/// is a 400. The value does not decide where the request goes, but a server
+/// behind us, or a log reader, may trust it: `Host: exa mple` must not pass.
+pub fn check_host_field(request: &RequestHead) -> Result<(), HttpError> {
+    match request.headers.count("Host") {
+        0 if request.minor_version >= 1 => Err(HttpError::bad_request(
+            "HTTP/1.1 request without a Host header",
+        )),
+        0 => Ok(()),
+        1 => match request.headers.get("Host") {
+            Some(value) if !is_host_field(value) => Err(HttpError::bad_request(format!(
+                "invalid Host header {:?}",
+                String::from_utf8_lossy(value)
+            ))),
+            _ => Ok(()),
+        },
+        _ => Err(HttpError::bad_request(
+            "request has more than one Host header",
+        )),
+    }
+}
+
+/// Is `value` a `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2)?
+/// Empty is allowed: it is what a client sends for a URI without an
+/// authority. The port is digits, and may be empty.
+fn is_host_field(value: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return false;
+    };
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = text.strip_prefix('[') {
+        return rest.split_once(']').is_some_and(|(inside, after)| {
+            inside.parse::<Ipv6Addr>().is_ok()
+                && (after.is_empty() || after.strip_prefix(':').is_some_and(digits))
+        });
+    }
+    let host = match text.rsplit_once(':') {
+        Some((host, port)) if digits(port) => host,
+        Some(_) => return false,
+        None => text,
+    };
+    host.chars().all(is_reg_name_char)
+}
+// ANCHOR_END: check_host_field
+
+/// The characters of a reg-name (RFC 3986 §3.2.2): unreserved, pct-encoded
+/// and sub-delims. An IPv4 address is made of them too.
+fn is_reg_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=".contains(c)
+}
 
 // ANCHOR: parse_absolute
 /// Parses an absolute-form target such as `http://a.test:8080/x?y`.
@@ -342,10 +402,9 @@ fn parse_authority(text: &str, default_port: u16) -> Result<Authority, HttpError
             port,
         });
     }
-    // reg-name (RFC 3986 §3.2.2): unreserved, pct-encoded and sub-delims.
-    // Anything else here is either an attack or a typo.
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~%!$&'()*+,;=".contains(c);
-    if !host_text.chars().all(allowed) {
+    // reg-name (RFC 3986 §3.2.2): anything else here is either an attack
+    // or a typo.
+    if !host_text.chars().all(is_reg_name_char) {
         return Err(bad("invalid character in host"));
     }
     Ok(Authority {

@@ -15,9 +15,15 @@
 //! Limits protect the proxy from a client that never stops sending a head.
 //! They map to the statuses RFC 9110 §15.5 defines for them:
 //! a head over 64 KiB or more than 100 fields is a 431, a request target over
-//! 8 KiB is a 414, and anything else malformed is a 400. httparse already
-//! refuses whitespace between a field name and its colon and obsolete line
-//! folding in requests, as RFC 9112 §5.1 and §5.2 ask.
+//! 8 KiB is a 414, a method over 32 bytes is a 501 (RFC 9112 §3), and
+//! anything else malformed is a 400. The limits look only at bytes that have
+//! arrived, in the same order every time, so a request gets the same answer
+//! however its bytes were split into reads. httparse already refuses
+//! whitespace between a field name and its colon and obsolete line folding
+//! in requests, as RFC 9112 §5.1 and §5.2 ask.
+//!
+//! httparse knows HTTP/1.0 and HTTP/1.1 only. A later 1.x version is read as
+//! HTTP/1.1, and any other major version gets a 505 (RFC 9110 §2.5, §15.6.6).
 
 // Until you write it, the method's receiver goes unused.
 #![allow(unused_variables)]
@@ -31,6 +37,9 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub const MAX_HEADERS: usize = 100;
 /// The longest request target we accept.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// The longest method we accept. The longest registered methods are 17
+/// bytes; a longer one is no method this proxy could know.
+pub const MAX_METHOD_BYTES: usize = 32;
 
 /// The start line and fields of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,15 +83,19 @@ impl RequestHead {
 
 impl ResponseHead {
     /// May the connection carry another request after this response? The
-    /// same rule as for requests (RFC 9112 §9.3), and one more: a response
+    /// same rule as for requests (RFC 9112 §9.3), and two more: a response
     /// with both Content-Length and Transfer-Encoding ought to be handled
-    /// as an error (§6.1), so whatever follows it on the connection is not
-    /// trusted.
+    /// as an error (§6.1), and an HTTP/1.0 one with Transfer-Encoding is
+    /// to be read as if its framing were faulty and the connection closed
+    /// after it (§6.1): an HTTP/1.0 sender knows no chunked, and part of
+    /// what it meant as the body may still be on the way.
     pub fn allows_reuse(&self) -> bool {
         if self.headers.has_token("Connection", "close") {
             return false;
         }
-        if self.headers.contains("Content-Length") && self.headers.contains("Transfer-Encoding") {
+        if self.headers.contains("Transfer-Encoding")
+            && (self.headers.contains("Content-Length") || self.minor_version == 0)
+        {
             return false;
         }
         self.minor_version >= 1 || self.headers.has_token("Connection", "keep-alive")
@@ -101,55 +114,144 @@ pub enum Parsed<T> {
 // ANCHOR: parse_request
 /// Tries to parse a request head from the start of `buf`.
 pub fn parse_request(buf: &[u8]) -> Result<Parsed<RequestHead>, HttpError> {
+    check_request_line(buf)?;
+    // Nothing past the head limit is ever looked at: a head that is not
+    // complete within it is too large, whatever follows.
+    let view = &buf[..buf.len().min(MAX_HEAD_BYTES)];
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut fields);
-    match request.parse(buf) {
+    match request.parse(view) {
         Ok(httparse::Status::Complete(used)) => {
-            if used > MAX_HEAD_BYTES {
-                return Err(HttpError::new(431, "request head is larger than 64 KiB"));
-            }
             // httparse fills every field when it returns Complete; the
             // fallbacks only keep malformed input from ever panicking.
-            let target = request.path.unwrap_or_default();
-            if target.len() > MAX_TARGET_BYTES {
-                return Err(HttpError::new(414, "request target is longer than 8 KiB"));
-            }
             let head = RequestHead {
                 method: request.method.unwrap_or_default().to_string(),
-                target: target.to_string(),
+                target: request.path.unwrap_or_default().to_string(),
                 minor_version: request.version.unwrap_or(1),
                 headers: Headers::from_httparse(request.headers),
             };
             Ok(Parsed::Complete(head, used))
         }
-        Ok(httparse::Status::Partial) => {
-            check_partial_request(buf)?;
-            Ok(Parsed::Partial)
+        Ok(httparse::Status::Partial) if view.len() == MAX_HEAD_BYTES => {
+            Err(HttpError::new(431, "request head is larger than 64 KiB"))
         }
+        Ok(httparse::Status::Partial) => Ok(Parsed::Partial),
         Err(httparse::Error::TooManyHeaders) => Err(HttpError::new(
             431,
             format!("request has more than {MAX_HEADERS} header fields"),
         )),
+        Err(httparse::Error::Version) => parse_other_version(view),
         Err(e) => Err(HttpError::bad_request(format!("malformed request: {e}"))),
     }
 }
 // ANCHOR_END: parse_request
 
-/// An unfinished head may already be too large: say so now rather than
-/// reading up to the limit first.
-fn check_partial_request(buf: &[u8]) -> Result<(), HttpError> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    // The request line is the method, the target, the version and a few
-    // spaces: allow that much on top of the target limit.
-    let line_len = line_end.unwrap_or(buf.len());
-    if line_len > MAX_TARGET_BYTES + 64 {
-        return Err(HttpError::new(414, "request target is longer than 8 KiB"));
+/// A `tchar` (RFC 9110 §5.6.2): what a method is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+// ANCHOR: check_request_line
+/// Applies the method and target limits to the request line, finished or
+/// not, before the parser sees it. Both look only at the start of the line,
+/// so an over-long method is a 501 and an over-long target a 414 as soon as
+/// the limit is passed, whether the rest has arrived or not: the same bytes
+/// get the same answer however the reads split them.
+fn check_request_line(buf: &[u8]) -> Result<(), HttpError> {
+    // Empty lines before the request line are ignored (RFC 9112 §2.2).
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    let method = line
+        .iter()
+        .position(|&b| !is_tchar(b))
+        .unwrap_or(line.len());
+    if method > MAX_METHOD_BYTES {
+        // RFC 9112 §3: a method longer than any the server implements is
+        // a 501 (Not Implemented).
+        return Err(HttpError::new(
+            501,
+            format!("request method is longer than {MAX_METHOD_BYTES} bytes"),
+        ));
     }
-    if buf.len() > MAX_HEAD_BYTES {
-        return Err(HttpError::new(431, "request head is larger than 64 KiB"));
+    if line.get(method) == Some(&b' ') {
+        let rest = &line[method + 1..];
+        let target = rest
+            .iter()
+            .position(|&b| matches!(b, b' ' | b'\r' | b'\n'))
+            .unwrap_or(rest.len());
+        if target > MAX_TARGET_BYTES {
+            return Err(HttpError::new(414, "request target is longer than 8 KiB"));
+        }
     }
     Ok(())
 }
+// ANCHOR_END: check_request_line
+
+// ANCHOR: other_version
+/// httparse refused the version: it knows `HTTP/1.0` and `HTTP/1.1` only.
+/// RFC 9110 §2.5 has a recipient of a later minor version of a major
+/// version it knows (`HTTP/1.2`) handle the message as the highest minor
+/// version it implements, so that head is parsed again as HTTP/1.1. Another
+/// major version (`HTTP/2.0`, or `HTTP/0.9` as a version string) is a 505
+/// (§15.6.6). Anything else is not `HTTP/DIGIT.DIGIT` (RFC 9112 §2.3) and is
+/// malformed.
+fn parse_other_version(buf: &[u8]) -> Result<Parsed<RequestHead>, HttpError> {
+    let malformed = || HttpError::bad_request("malformed request: invalid HTTP version");
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let rest = &buf[start..];
+    let (line, complete) = match rest.iter().position(|&b| b == b'\n') {
+        Some(end) => (&rest[..end], true),
+        None => (rest, false),
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let parts: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+    let [method, target, version] = parts[..] else {
+        return Err(malformed());
+    };
+    let pattern = b"HTTP/9.9";
+    let fits = version.len() <= pattern.len()
+        && version.iter().zip(pattern).all(|(&b, &p)| match p {
+            b'9' => b.is_ascii_digit(),
+            p => b == p,
+        });
+    if !fits {
+        return Err(malformed());
+    }
+    if !complete || version.len() < pattern.len() {
+        // Only the start of a version has arrived, and it may yet be one.
+        return if complete {
+            Err(malformed())
+        } else {
+            Ok(Parsed::Partial)
+        };
+    }
+    if version[5] == b'1' && version[7] <= b'1' {
+        // httparse knows these: something else in the line was wrong.
+        return Err(malformed());
+    }
+    if version[5] != b'1' {
+        return Err(HttpError::new(
+            505,
+            format!(
+                "{} is not supported; this proxy speaks HTTP/1.1",
+                String::from_utf8_lossy(version)
+            ),
+        ));
+    }
+    // HTTP/1.2 and later minor versions: the same bytes, read as HTTP/1.1.
+    // The version has the same length, so the head's length is unchanged.
+    let at = start + method.len() + 1 + target.len() + 1;
+    let mut as_11 = buf.to_vec();
+    as_11[at..at + pattern.len()].copy_from_slice(b"HTTP/1.1");
+    parse_request(&as_11)
+}
+// ANCHOR_END: other_version
 
 /// Why an upstream response head could not be used. All of these become a
 /// 502 for the client (RFC 9110 §15.6.3); the text goes to the log.
@@ -166,12 +268,19 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed<ResponseHead>, String> {
             if used > MAX_HEAD_BYTES {
                 return Err("response head is larger than 64 KiB".into());
             }
+            // RFC 9110 §15: status codes run from 100 to 599. httparse
+            // takes any three digits; `099` or `999` relayed as they are
+            // would be a status line the client cannot read.
+            let status = response.code.unwrap_or(0);
+            if !(100..=599).contains(&status) {
+                return Err(format!("invalid status code {status:03}"));
+            }
             let mut headers = Headers::from_httparse(response.headers);
             unfold_obsolete_lines(&mut headers);
             Ok(Parsed::Complete(
                 ResponseHead {
                     minor_version: response.version.unwrap_or(1),
-                    status: response.code.unwrap_or(502),
+                    status,
                     reason: response.reason.unwrap_or_default().to_string(),
                     headers,
                 },
@@ -261,10 +370,54 @@ mod tests {
             &b"GET http://a.test/ HTTP/1.1\r\nHost : a.test\r\n\r\n"[..],
             b"GET http://a.test/ HTTP/1.1\r\nX: a\r\n folded\r\n\r\n",
             b"G@T / HTTP/1.1\r\n\r\n",
-            b"GET / HTTP/9.9\r\n\r\n",
+            b"GET / HTTP/1.10\r\n\r\n",
+            b"GET / http/1.1\r\n\r\n",
+            b"GET / HTTP/2\r\n\r\n",
+            b"GET http://a b/ HTTP/1.1\r\n\r\n",
         ] {
             assert_eq!(parse_request(raw).unwrap_err().status, 400, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn later_minor_versions_are_read_as_1_1_and_other_majors_are_505() {
+        let raw = b"GET http://a.test/ HTTP/1.2\r\nHost: a.test\r\n\r\nBODY";
+        let (head, used) = complete(raw);
+        assert_eq!((head.minor_version, &raw[used..]), (1, &b"BODY"[..]));
+        assert_eq!(head.headers.get_str("Host"), Some("a.test"));
+        for raw in [&b"GET / HTTP/2.0\r\n\r\n"[..], b"GET / HTTP/0.9\r\n\r\n"] {
+            assert_eq!(parse_request(raw).unwrap_err().status, 505, "{raw:?}");
+        }
+        // The start of a version that may yet be valid waits for the rest.
+        for raw in [&b"GET / HTTP/2"[..], b"GET / HTTP/2.0\r"] {
+            assert!(matches!(parse_request(raw), Ok(Parsed::Partial)), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_method_is_501_however_much_of_it_has_arrived() {
+        let method = "A".repeat(10_000);
+        let whole = format!("{method} http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n");
+        for len in [MAX_METHOD_BYTES + 1, 5_000, whole.len()] {
+            let status = parse_request(&whole.as_bytes()[..len]).unwrap_err().status;
+            assert_eq!(status, 501, "{len} bytes");
+        }
+        let longest = format!("{} / HTTP/1.1\r\n\r\n", "A".repeat(MAX_METHOD_BYTES));
+        assert_eq!(
+            complete(longest.as_bytes()).0.method.len(),
+            MAX_METHOD_BYTES
+        );
+    }
+
+    #[test]
+    fn status_codes_outside_100_to_599_are_refused() {
+        for raw in [
+            &b"HTTP/1.1 099 Low\r\n\r\n"[..],
+            b"HTTP/1.1 600 High\r\n\r\n",
+        ] {
+            assert!(parse_response(raw).is_err(), "{raw:?}");
+        }
+        assert!(parse_response(b"HTTP/1.1 599 Edge\r\n\r\n").is_ok());
     }
 
     #[test]
@@ -278,6 +431,26 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn doubtful_framing_ends_the_upstream_connection() {
+        let reuse = |raw: &str| match parse_response(raw.as_bytes()) {
+            Ok(Parsed::Complete(head, _)) => head.allows_reuse(),
+            other => panic!("{other:?}"),
+        };
+        assert!(reuse(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+        assert!(!reuse(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+        ));
+        assert!(!reuse(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+        assert!(reuse(
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 5\r\n\r\n"
+        ));
     }
 
     #[test]

@@ -137,6 +137,19 @@ pub fn start_stage5(
     tunnels: TunnelConfig,
     access: AccessConfig,
 ) -> SocketAddr {
+    start_stage5_on("127.0.0.1:0", config, cache, tunnels, access)
+}
+
+/// [`start_stage5`] listening on `bind`: `0.0.0.0:0` for the tests of a
+/// proxy that listens on every address of the machine.
+pub fn start_stage5_on(
+    bind: &str,
+    config: Config,
+    cache: Cache,
+    tunnels: TunnelConfig,
+    access: AccessConfig,
+) -> SocketAddr {
+    let listener = TcpListener::bind(bind).expect("bind the proxy");
     let handler = AccessControl::new(access, Connect::new(tunnels, Caching::new(cache, Relay)));
-    start_server(config, handler)
+    start_server_on(listener, config, handler)
 }
