@@ -27,7 +27,7 @@ use crate::acl::ClientAcl;
 use crate::conn::Conn;
 use crate::error::{HttpError, write_simple};
 use crate::filter::{LiveRules, Refusal, Verdict};
-use crate::forward::{Persist, VIA};
+use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
 use crate::listen;
 use crate::message::RequestHead;
@@ -217,13 +217,7 @@ pub fn check_request(
 /// Does any `Via` entry name us? Entries look like `1.1 webproxy`,
 /// possibly followed by a comment.
 fn carries_our_via(request: &RequestHead) -> bool {
-    request.headers.list("Via").any(|entry| {
-        let mut words = entry.split_whitespace();
-        let received = words.next().unwrap_or("");
-        let by = words.next().unwrap_or("");
-        VIA.split_once(' ')
-            .is_some_and(|(_, ours)| by.eq_ignore_ascii_case(ours) && !received.is_empty())
-    })
+    request.headers.list("Via").any(forward::is_our_via)
 }
 
 // ANCHOR_END: loop_checks

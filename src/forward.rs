@@ -22,6 +22,7 @@
 
 use std::borrow::Cow;
 use std::io::{self, Write};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use crate::body::Framing;
@@ -41,6 +42,45 @@ pub const VIA: &str = match std::str::from_utf8(&VIA_BYTES) {
 /// `1.1 ` and [`crate::NAME`], joined at compile time so that [`VIA`] can
 /// stay a `&str` constant that the loop check and the writers share.
 const VIA_BYTES: [u8; 4 + crate::NAME.len()] = join("1.1 ", crate::NAME);
+
+// ANCHOR: via_to_parent
+/// Our `Via` entry on requests to a parent proxy: [`VIA`] with a comment
+/// that names this running proxy, such as `1.1 webproxy (id 3fa9c2d1)`.
+///
+/// Every copy of this proxy calls itself `webproxy`, so the pseudonym alone
+/// cannot tell "this request passed through *me*" (a loop) from "it passed
+/// through another webproxy" (a child under its parent). RFC 9110 §7.6.3
+/// lets an entry carry a comment; the id in it is random per process.
+pub fn via_to_parent() -> &'static str {
+    static ENTRY: OnceLock<String> = OnceLock::new();
+    ENTRY.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded at random for each process: a random id
+        // without a random-number crate.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        format!("{VIA} (id {:08x})", hasher.finish() as u32)
+    })
+}
+
+/// Is this `Via` entry one of ours? The pseudonym must be ours, and the
+/// entry must not carry another webproxy's id. An entry without an id was
+/// written for an origin, by this proxy or by another copy; a request that
+/// carries one has been through a webproxy already, and taking it for ours
+/// errs on the side of refusing a loop.
+pub fn is_our_via(entry: &str) -> bool {
+    let entry = entry.trim_matches([' ', '\t']);
+    let (received, rest) = entry.split_once([' ', '\t']).unwrap_or((entry, ""));
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let (by, comment) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
+    let comment = comment.trim_matches([' ', '\t']);
+    let ours = VIA.split_once(' ').map_or(VIA, |(_, name)| name);
+    let our_comment = via_to_parent().strip_prefix(VIA).unwrap_or("").trim();
+    !received.is_empty()
+        && by.eq_ignore_ascii_case(ours)
+        && (!comment.starts_with("(id ") || comment == our_comment)
+}
+// ANCHOR_END: via_to_parent
 
 /// `a` followed by `b`, as bytes; `N` must be their total length.
 const fn join<const N: usize>(a: &str, b: &str) -> [u8; N] {
@@ -157,7 +197,13 @@ pub fn write_request_head(
         Framing::Chunked => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
         Framing::Empty | Framing::UntilClose => {}
     }
-    write!(head, "Via: {VIA}\r\n")?;
+    // A parent may be another webproxy: it must see that this entry is not
+    // its own.
+    let via = match form {
+        RequestForm::Origin => VIA,
+        RequestForm::Absolute => via_to_parent(),
+    };
+    write!(head, "Via: {via}\r\n")?;
     if !keep_alive {
         head.extend_from_slice(b"Connection: close\r\n");
     }
@@ -405,6 +451,18 @@ mod tests {
     }
 
     #[test]
+    fn our_via_entries_are_told_from_another_webproxys() {
+        assert!(is_our_via("1.1 webproxy"));
+        assert!(is_our_via("1.1 WebProxy"));
+        assert!(is_our_via(via_to_parent()));
+        assert!(
+            !is_our_via("1.1 webproxy (id 00000000)") || via_to_parent().ends_with("00000000)")
+        );
+        assert!(!is_our_via("1.1 squid (webproxy)"));
+        assert!(!is_our_via("webproxy"));
+    }
+
+    #[test]
     fn fields_named_by_connection_are_found_in_every_line_and_case() {
         let mut h = Headers::new();
         h.append("Connection", "close, X-Secret");
@@ -457,7 +515,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            format!("GET http://a.test/p?q=1 HTTP/1.1\r\nHost: a.test\r\nVia: {VIA}\r\n\r\n")
+            format!(
+                "GET http://a.test/p?q=1 HTTP/1.1\r\nHost: a.test\r\nVia: {}\r\n\r\n",
+                via_to_parent()
+            )
         );
     }
 

@@ -27,7 +27,7 @@ use std::net::TcpStream;
 
 use crate::conn::HeadError;
 use crate::error::HttpError;
-use crate::forward::{self, VIA};
+use crate::forward;
 use crate::message::RequestHead;
 use crate::parent::Parents;
 use crate::relay::Timeouts;
@@ -47,7 +47,7 @@ pub fn open(
     let mut head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
     let sent = forward::request_fields(&request.headers)
         .write_to(&mut head)
-        .and_then(|()| write!(head, "Via: {VIA}\r\n\r\n"))
+        .and_then(|()| write!(head, "Via: {}\r\n\r\n", forward::via_to_parent()))
         .and_then(|()| conn.write_all(&head));
     if let Err(e) = sent {
         let why = format!("sending CONNECT to parent proxy {parent} failed: {e}");

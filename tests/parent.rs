@@ -103,7 +103,9 @@ fn a_request_reaches_the_parent_in_absolute_form_with_host_and_via() {
     let seen = parent.last_request();
     assert_eq!(seen.request_line(), "GET http://a.test:8080/p?q=1 HTTP/1.1");
     assert_eq!(seen.header("Host"), Some("a.test:8080"));
-    assert_eq!(seen.header_all("Via"), ["1.1 webproxy"]);
+    // Our entry names this running proxy, for a parent that is another
+    // webproxy (see forward::via_to_parent).
+    assert_eq!(seen.header_all("Via"), [webproxy::forward::via_to_parent()]);
 }
 
 #[test]
@@ -139,7 +141,8 @@ fn a_fetch_through_two_proxies_carries_two_via_entries() {
     let seen = origin.last_request();
     // The parent sent it on in origin-form, as to any origin.
     assert_eq!(seen.request_line(), "GET /x HTTP/1.1");
-    assert_eq!(seen.header_all("Via"), ["1.1 webproxy", "1.1 webproxy"]);
+    let child = webproxy::forward::via_to_parent();
+    assert_eq!(seen.header_all("Via"), [child, "1.1 webproxy"]);
     assert_eq!(response.header_all("Via"), ["1.1 webproxy", "1.1 webproxy"]);
 }
 
@@ -265,7 +268,8 @@ fn the_parent_gets_connect_with_host_and_via_and_its_early_bytes_reach_the_clien
         "{head}"
     );
     assert!(head.contains("\r\nUser-Agent: t\r\n"), "{head}");
-    assert!(head.ends_with("\r\nVia: 1.1 webproxy\r\n\r\n"), "{head}");
+    let via = format!("\r\nVia: {}\r\n\r\n", webproxy::forward::via_to_parent());
+    assert!(head.ends_with(&via), "{head}");
     // Credentials for us are not for the parent (RFC 9110 §11.7.2).
     assert!(!head.contains("Proxy-Authorization"), "{head}");
 }
@@ -315,4 +319,22 @@ fn a_connect_loop_between_two_proxies_is_refused() {
     assert_eq!(echo.connections(), 0);
     // One round: B was asked for one tunnel, not one per trip around.
     assert_eq!(figure(b_addr, "connect_requests"), "1");
+}
+
+#[test]
+fn a_webproxy_can_sit_under_another_webproxy() {
+    // Two real stage 5 binaries, one the other's parent. Both call
+    // themselves webproxy in Via; the child's entry carries its id, so the
+    // parent does not take the request for its own loop.
+    let origin = Origin::fixed(Reply::ok("through both"));
+    let stage5 = env!("CARGO_BIN_EXE_stage5");
+    let parent = RunningBinary::start(stage5, &["--port", "0"]);
+    let parent_url = format!("http://{}", parent.addr);
+    let child = RunningBinary::start(stage5, &["--port", "0", "--parent", &parent_url]);
+    let response = get(child.addr, &origin.url("/chain"));
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    assert_eq!(response.body_text(), "through both");
+    let via = origin.last_request().header_all("Via").join(", ");
+    assert!(via.starts_with("1.1 webproxy (id "), "{via}");
+    assert!(via.ends_with(", 1.1 webproxy"), "{via}");
 }
