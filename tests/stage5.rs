@@ -114,12 +114,19 @@ impl<'a> Setup<'a> {
     }
 }
 
-/// The body of a 403 for a block rule, as the proxy words it.
+/// The body of a 403 for a block rule, as the proxy words it: the file by
+/// its name, never the server's path to it.
 fn blocked_body(host: &str, rule: &str, file: &Path, line: usize) -> String {
     format!(
         "Forbidden by the proxy: {host} is blocked by the rule \"{rule}\" ({}:{line}).\n",
-        file.display()
+        file_name(file)
     )
+}
+
+/// How a 403 names a rules file.
+fn file_name(file: &Path) -> String {
+    let name = file.file_name().expect("a rules file has a name");
+    name.to_string_lossy().into_owned()
 }
 
 /// Checks that `response` is the proxy's own 403 with `body`, and that the
@@ -214,10 +221,13 @@ fn the_403_is_an_html_page_for_browsers_and_text_otherwise() {
     let page = html.body_text();
     assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
     assert!(page.contains("<title>403 Forbidden</title>"), "{page}");
-    // The rule and where it is written, HTML-escaped.
-    let place = format!("({}:1)", f.block.display());
+    // The rule and where it is written, HTML-escaped, but not where the
+    // server keeps its files.
+    let place = format!("({}:1)", file_name(&f.block));
     assert!(page.contains("&quot;127.0.0.1/private/&quot;"), "{page}");
     assert!(page.contains(&place), "{page}");
+    let dir = f.block.parent().expect("in a directory").display().to_string();
+    assert!(!page.contains(&dir), "{page}");
     client.assert_closed();
 
     let body = blocked_body("127.0.0.1", "127.0.0.1/private/", &f.block, 1);
@@ -250,7 +260,7 @@ fn block_rules_match_whole_labels_not_substrings() {
         let (mut client, response) = send(f.proxy, &Req::get(&format!("http://{host}/")));
         let body = format!(
             "Forbidden by the proxy: {host} is not on the allow list ({}).\n",
-            allow.display()
+            file_name(&allow)
         );
         assert_refused(&mut client, &response, &body);
     }
@@ -334,7 +344,7 @@ fn in_allow_list_mode_only_listed_hosts_pass() {
     let (mut client, response) = send(f.proxy, &Req::get("http://other.test/"));
     let body = format!(
         "Forbidden by the proxy: other.test is not on the allow list ({}).\n",
-        allow.display()
+        file_name(&allow)
     );
     assert_refused(&mut client, &response, &body);
     // Tunnels too: the allow list is checked before the port policy.
