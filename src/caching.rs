@@ -11,6 +11,7 @@
 //! | MISS        | nothing usable was stored; the origin answered              | `webproxy; fwd=miss` (+ `stored`) |
 //! | REVALIDATED | a stale response was confirmed by a 304 (§4.3.3, §4.3.4)    | `webproxy; fwd=stale; fwd-status=304` |
 //! |             | ... or one the client asked us to check (`no-cache`)       | `webproxy; fwd=request; fwd-status=304` |
+//! | REFRESHED   | a validation brought a new response, which replaced ours   | `webproxy; fwd=stale` (+ `stored`) |
 //! | STALE       | the origin failed, and a stale response stood in (§4.2.4)  | `webproxy; hit; detail=stale`     |
 //! | BYPASS      | the method is not cacheable; unsafe ones invalidate (§4.4) | `webproxy; fwd=method`            |
 //!
@@ -33,6 +34,7 @@ use crate::error::HttpError;
 use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
 use crate::headers::Headers;
+use crate::logging::Note;
 use crate::message::RequestHead;
 use crate::relay::{self, Connector, Exchange, Outcome, RelayError};
 use crate::stats::{self, Stats, Value};
@@ -46,6 +48,7 @@ pub enum CacheResult {
     Revalidated,
     Stale,
     Bypass,
+    Refreshed,
 }
 
 impl fmt::Display for CacheResult {
@@ -63,7 +66,20 @@ impl CacheResult {
             CacheResult::Revalidated => "REVALIDATED",
             CacheResult::Stale => "STALE",
             CacheResult::Bypass => "BYPASS",
+            CacheResult::Refreshed => "REFRESHED",
         }
+    }
+
+    /// The access log's note: the word above, and squid's result code.
+    pub fn note(&self) -> Note {
+        let (squid, upstream) = match self {
+            CacheResult::Hit => ("TCP_HIT", false),
+            CacheResult::Miss | CacheResult::Bypass => ("TCP_MISS", true),
+            CacheResult::Revalidated => ("TCP_REFRESH_UNMODIFIED", true),
+            CacheResult::Stale => ("TCP_REFRESH_FAIL_OLD", true),
+            CacheResult::Refreshed => ("TCP_REFRESH_MODIFIED", true),
+        };
+        Note::new(self.as_str(), squid, upstream)
     }
 
     /// The `Cache-Status` value for an error response that followed this
@@ -71,7 +87,7 @@ impl CacheResult {
     pub fn fwd(&self) -> String {
         let why = match self {
             CacheResult::Bypass => "method",
-            CacheResult::Revalidated | CacheResult::Stale => "stale",
+            CacheResult::Revalidated | CacheResult::Stale | CacheResult::Refreshed => "stale",
             CacheResult::Hit | CacheResult::Miss => "miss",
         };
         format!("webproxy; fwd={why}")
@@ -116,7 +132,7 @@ pub struct Caching<H> {
 /// bytes sent, in all and from stored responses.
 #[derive(Default)]
 struct Counts {
-    by_result: [AtomicU64; 5],
+    by_result: [AtomicU64; 6],
     bytes: AtomicU64,
     bytes_from_cache: AtomicU64,
 }
@@ -174,7 +190,7 @@ impl<H: Handler> Handler for Caching<H> {
         self.count(note, &result);
         Handled::Done {
             result,
-            note: Some(note.as_str()),
+            note: Some(note.note()),
         }
     }
 
@@ -182,7 +198,8 @@ impl<H: Handler> Handler for Caching<H> {
         self.inner.stats(stats);
         let get = |r: CacheResult| self.counts.by_result[r as usize].load(Ordering::Relaxed);
         let hits = get(CacheResult::Hit) + get(CacheResult::Stale);
-        let lookups = hits + get(CacheResult::Miss) + get(CacheResult::Revalidated);
+        let misses = get(CacheResult::Miss) + get(CacheResult::Refreshed);
+        let lookups = hits + misses + get(CacheResult::Revalidated);
         let store = self.cache.stats();
         stats
             .section("cache")
@@ -196,11 +213,7 @@ impl<H: Handler> Handler for Caching<H> {
                 "revalidated (304)",
                 Value::Count(get(CacheResult::Revalidated)),
             )
-            .row(
-                "cache_misses",
-                "misses",
-                Value::Count(get(CacheResult::Miss)),
-            )
+            .row("cache_misses", "misses", Value::Count(misses))
             .row(
                 "cache_bypassed",
                 "not cacheable (method)",
@@ -385,7 +398,7 @@ fn validate(
         let result = fetch(
             cache, client, request, uri, key, &fields, directives, upstream, fwd,
         );
-        return (result, CacheResult::Miss);
+        return (result, CacheResult::Refreshed);
     }
     if let Some(failure) = OriginFailure::from_status(head.status)
         && freshness::may_serve_stale_on_error(&stored, directives, response_time, failure)
@@ -407,7 +420,7 @@ fn validate(
         request_time,
         fwd,
     );
-    (result, CacheResult::Miss)
+    (result, CacheResult::Refreshed)
 }
 // ANCHOR_END: validate
 
@@ -494,17 +507,22 @@ fn store_and_relay(
     );
     // A body still under a transfer coding such as gzip is not the
     // representation: it cannot be served later with a Content-Length.
-    let storable = request.method == "GET"
-        && body::other_transfer_codings(&head.headers).is_empty()
-        && !directives.no_store
-        && !too_large
-        && policy::storable(
-            &request.method,
-            &request.headers,
-            head.status,
-            &head.headers,
-        )
-        .is_ok();
+    let not_stored = if !body::other_transfer_codings(&head.headers).is_empty() {
+        Some("the body is under a transfer coding".to_string())
+    } else if directives.no_store {
+        Some(policy::NotStored::RequestNoStore.to_string())
+    } else if too_large {
+        Some("Content-Length is over --max-object-size".to_string())
+    } else {
+        let (method, status) = (&request.method, head.status);
+        policy::storable(method, &request.headers, status, &head.headers)
+            .err()
+            .map(|why| why.to_string())
+    };
+    if let Some(why) = &not_stored {
+        log::debug!("{key}: not stored: {why}");
+    }
+    let storable = not_stored.is_none();
     let mut capture = storable.then(|| Capture::new(cache.config().max_object_bytes));
     let status = cache_status(&if storable {
         format!("fwd={fwd}; stored")
@@ -516,6 +534,9 @@ fn store_and_relay(
             capture.push(data);
         }
     })?;
+    if capture.as_ref().is_some_and(Capture::overflowed) {
+        log::debug!("{key}: not stored: the body outgrew --max-object-size");
+    }
     if let Some(body) = capture.and_then(Capture::finish) {
         let head = &exchange.head;
         let mut headers = policy::headers_for_storage(&head.headers);
@@ -535,7 +556,11 @@ fn store_and_relay(
             request_time,
             response_time,
         );
-        cache.insert(key, stored);
+        if cache.insert(key, stored) {
+            log::debug!("{key}: stored");
+        } else {
+            log::debug!("{key}: not stored: larger than --max-object-size");
+        }
     }
     Ok(outcome)
 }

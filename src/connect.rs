@@ -27,9 +27,10 @@ use crate::body::{self, Framing};
 use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::handler::{Handled, Handler, Request};
+use crate::logging::{Access, Note};
 use crate::message::RequestHead;
 use crate::relay::{self, ConnectError, Timeouts};
-use crate::respond::{respond_with_error, show};
+use crate::respond::respond_with_error;
 use crate::stats::{Stats, Value};
 use crate::tunnel::{self, PortPolicy, Tunnels};
 use crate::uri::{self, Authority};
@@ -130,16 +131,25 @@ pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authori
 }
 // ANCHOR_END: check_target
 
+/// The tunnel's answer: a 2xx to CONNECT has no body and no framing.
+const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+
+/// The access log's note for a tunnel, squid's `TCP_TUNNEL`.
+const TUNNEL: Note = Note::new("TUNNEL", "TCP_TUNNEL", true);
+
 // ANCHOR: open_tunnel
 /// Opens the tunnel and hands it to its own thread. `guard` is the client's
 /// connection slot: it stays taken until the tunnel closes. On error, nothing
-/// has been sent yet and the caller answers with the error.
+/// has been sent yet and the caller answers with the error. The access line
+/// is written when the tunnel closes, in the same shape as any other.
 pub fn open_tunnel(
     config: &TunnelConfig,
     authority: &Authority,
     mut conn: Conn,
     timeouts: &Timeouts,
     guard: impl Send + 'static,
+    request: &RequestHead,
+    started: Instant,
 ) -> Result<(), (Conn, HttpError)> {
     let Some(slot) = config.tunnels.reserve() else {
         let why = format!(
@@ -158,15 +168,17 @@ pub fn open_tunnel(
         }
         Err(e) => return Err((conn, e.to_http(authority))),
     };
-    if let Err(e) = conn.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n") {
+    let peer = conn.peer_addr();
+    if let Err(e) = conn.write_all(ESTABLISHED) {
         log::warn!("CONNECT {authority}: client went away before the tunnel opened: {e}");
+        log_tunnel(peer, request, started, 0, None);
         return Ok(());
     }
-    let peer = conn.peer_addr();
-    let target = authority.to_string();
     let (client, pending) = conn.into_parts();
+    let request = request.clone();
     let on_close = move |stats: &tunnel::TunnelStats| {
-        log::info!(target: "access", "{} {}", show(peer), tunnel::access_line(&target, stats));
+        let bytes = ESTABLISHED.len() as u64 + stats.upstream_to_client;
+        log_tunnel(peer, &request, started, bytes, Some(stats));
     };
     if let Err(e) = slot.spawn(client, pending, upstream, guard, on_close) {
         log::error!("CONNECT {authority}: cannot start a tunnel thread: {e}");
@@ -174,6 +186,30 @@ pub fn open_tunnel(
     Ok(())
 }
 // ANCHOR_END: open_tunnel
+
+/// A tunnel's access line: its bytes to the client, and, in the webproxy
+/// format, the bytes each way and how it ended. Without `stats` it never
+/// opened: the client left before the 200 reached it.
+fn log_tunnel(
+    peer: Option<SocketAddr>,
+    request: &RequestHead,
+    started: Instant,
+    bytes: u64,
+    stats: Option<&tunnel::TunnelStats>,
+) {
+    let detail = stats.map(tunnel::summary);
+    Access {
+        client: peer,
+        request: Some(request),
+        status: 200,
+        bytes,
+        elapsed: started.elapsed(),
+        note: TUNNEL,
+        aborted: stats.is_none(),
+        detail: detail.as_deref(),
+    }
+    .log();
+}
 
 // ANCHOR: handle
 /// Answers one CONNECT request: opens the tunnel, or writes the error and
@@ -188,7 +224,7 @@ pub fn handle(
 ) {
     let peer = conn.peer_addr();
     let result = match check_target(request, &config.ports) {
-        Ok(authority) => open_tunnel(config, &authority, conn, timeouts, guard),
+        Ok(authority) => open_tunnel(config, &authority, conn, timeouts, guard, request, started),
         Err(error) => Err((conn, error)),
     };
     if let Err((mut conn, error)) = result {

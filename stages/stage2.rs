@@ -6,9 +6,9 @@
 use clap::Parser;
 use webproxy::cli;
 use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::log::LogArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::handler::Relay;
-use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage2";
@@ -20,12 +20,14 @@ struct Cli {
     #[command(flatten)]
     listen: ListenArgs,
     #[command(flatten)]
+    log: LogArgs,
+    #[command(flatten)]
     pool: PoolArgs,
 }
 
 fn main() {
     let args = Cli::parse();
-    logging::init();
+    args.log.init(NAME);
     args.listen.loopback_only(NAME);
     let handler = Relay;
     let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);

@@ -9,11 +9,11 @@ use webproxy::caching::Caching;
 use webproxy::cli;
 use webproxy::cli::cache::CacheArgs;
 use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::log::LogArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::cli::tunnel::TunnelArgs;
 use webproxy::connect::Connect;
 use webproxy::handler::Relay;
-use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage4";
@@ -25,6 +25,8 @@ struct Cli {
     #[command(flatten)]
     listen: ListenArgs,
     #[command(flatten)]
+    log: LogArgs,
+    #[command(flatten)]
     pool: PoolArgs,
     #[command(flatten)]
     cache: CacheArgs,
@@ -34,12 +36,9 @@ struct Cli {
 
 fn main() {
     let args = Cli::parse();
-    logging::init();
+    args.log.init(NAME);
     args.listen.loopback_only(NAME);
-    let cache = args
-        .cache
-        .open()
-        .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
+    let cache = args.cache.open().unwrap_or_else(|e| cli::fail(NAME, e));
     let tunnels = args.tunnel.tunnel_config();
     let handler = Connect::new(tunnels, Caching::new(cache, Relay));
     let server = Server::new(args.pool.server_config(args.listen.timeouts()), handler);

@@ -36,14 +36,15 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::conn::{Conn, is_timeout};
-use crate::error::{HttpError, write_error};
+use crate::error::HttpError;
 use crate::forward::Persist;
 use crate::handler::{Handled, Handler, Request};
 use crate::listen::{self, Shutdown};
+use crate::logging::Note;
 use crate::message::RequestHead;
 use crate::pool::{PoolHandle, ThreadPool};
 use crate::relay::Timeouts;
-use crate::respond::{finish, log_access, respond_with_error, show};
+use crate::respond::{finish, log_access, respond_with_error};
 use crate::stats::{self, Page, Stats, Value};
 use crate::upstream::{Pool, PoolConfig};
 use crate::uri;
@@ -231,21 +232,20 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         shared: Arc::clone(shared),
     };
     let mut conn = Conn::new(stream);
-    if let Err(error) = shared.handler.admit(peer) {
+    let refusal = match shared.handler.admit(peer) {
         // Nothing is read from a client we do not serve.
-        let _ = conn.set_write_timeout(Duration::from_secs(1));
-        let _ = write_error(&mut conn, &error);
-        log::warn!("{} refused: {}", show(peer), error.detail);
-        conn.close();
-        return;
-    }
-    if open > shared.config.max_connections {
+        Err(error) => Some(error),
+        Ok(()) if open > shared.config.max_connections => Some(HttpError::new(
+            503,
+            "the proxy is at its connection limit; try again later",
+        )),
+        Ok(()) => None,
+    };
+    if let Some(error) = refusal {
         // A short write on a fresh socket: it cannot block for long, and the
-        // write timeout bounds it anyway.
+        // write timeout bounds it anyway. One access line, with no request.
         let _ = conn.set_write_timeout(Duration::from_secs(1));
-        let error = HttpError::new(503, "the proxy is at its connection limit; try again later");
-        let _ = write_error(&mut conn, &error);
-        log::warn!("{} refused: {} connections open", show(peer), open - 1);
+        respond_with_error(&mut conn, peer, None, &error, Instant::now());
         conn.close();
         return;
     }
@@ -514,6 +514,10 @@ fn own_page(request: &RequestHead, local: SocketAddr) -> Option<Page> {
 }
 // ANCHOR_END: own_page
 
+/// The access log's note for the proxy's own pages: answered without any
+/// upstream, as squid's own pages are.
+const PAGE: Note = Note::new("PAGE", "TCP_MEM_HIT", false);
+
 /// Answers a request for one of our pages, and logs it.
 fn serve_page(
     shared: &Shared,
@@ -530,5 +534,5 @@ fn serve_page(
         .map_or_else(|| shared.local_addr.to_string(), str::to_string);
     let stats = shared.stats();
     let bytes = stats::write_page(&mut client.conn, page, &stats, &proxy).unwrap_or(0);
-    log_access(client.peer, request, 200, bytes, started, Some("PAGE"));
+    log_access(client.peer, request, 200, bytes, started, Some(PAGE));
 }

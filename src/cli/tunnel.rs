@@ -24,7 +24,14 @@ pub struct TunnelArgs {
 }
 
 impl TunnelArgs {
+    /// The tunnel settings, and a log line that says what is in force.
     pub fn tunnel_config(&self) -> TunnelConfig {
+        log::info!(
+            "tunnels: CONNECT to ports {} only, at most {} open, closed after {:?} idle",
+            self.connect_ports,
+            self.max_tunnels,
+            self.tunnel_idle_timeout
+        );
         TunnelConfig {
             tunnels: Tunnels::new(self.max_tunnels, self.tunnel_idle_timeout),
             ports: self.connect_ports.clone(),
