@@ -226,7 +226,12 @@ fn the_403_is_an_html_page_for_browsers_and_text_otherwise() {
     let place = format!("({}:1)", file_name(&f.block));
     assert!(page.contains("&quot;127.0.0.1/private/&quot;"), "{page}");
     assert!(page.contains(&place), "{page}");
-    let dir = f.block.parent().expect("in a directory").display().to_string();
+    let dir = f
+        .block
+        .parent()
+        .expect("in a directory")
+        .display()
+        .to_string();
     assert!(!page.contains(&dir), "{page}");
     client.assert_closed();
 
@@ -646,6 +651,33 @@ fn the_binary_refuses_to_be_an_open_proxy() {
     assert!(!run.stdout.contains("listening on"), "{}", run.stdout);
     assert!(run.stderr.contains("--allow-clients"), "{}", run.stderr);
     assert!(run.stderr.contains("open proxy"), "{}", run.stderr);
+}
+
+#[test]
+fn a_url_pasted_as_a_rule_means_its_host_and_path() {
+    let origin = target_origin();
+    let f = Setup::block("http://127.0.0.1/private/\n").start();
+    assert_eq!(status_of(f.proxy, &origin.url("/public")), 200);
+    let (mut client, response) = send(f.proxy, &Req::get(&origin.url("/private/x")));
+    let body = blocked_body("127.0.0.1", "http://127.0.0.1/private/", &f.block, 1);
+    assert_refused(&mut client, &response, &body);
+    assert_eq!(origin.hits(), 1);
+}
+
+#[test]
+fn an_https_url_with_a_path_is_refused_with_the_rule_to_write() {
+    let dir = TempDir::new("stage5-https-rule");
+    let block = dir.write("block.txt", "https://ads.test/banner.js\n");
+    let run = stage5(&["--port", "0", "--block", path_arg(&block)]);
+    assert!(run.status.is_some() && !run.success(), "{run:?}");
+    let place = format!("{}:1: bad rule", block.display());
+    assert!(run.stderr.contains(&place), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("write ads.test to block the whole host"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

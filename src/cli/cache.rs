@@ -45,11 +45,10 @@ impl CacheArgs {
         let cache = Cache::new(self.config(), Arc::new(SystemClock))
             .map_err(|e| format!("cannot open the cache: {e}"))?;
         let kept = match &self.cache_dir {
-            Some(dir) => format!(
-                "kept in {} ({} entries loaded)",
-                dir.display(),
-                cache.stats().loaded
-            ),
+            Some(dir) => match cache.stats().loaded {
+                1 => format!("kept in {}, 1 entry loaded", dir.display()),
+                n => format!("kept in {}, {n} entries loaded", dir.display()),
+            },
             None => "in memory only".to_string(),
         };
         log::info!(
