@@ -223,3 +223,45 @@ fn an_access_log_that_cannot_be_opened_is_named() {
         );
     }
 }
+
+/// `contrib/webproxy.service` starts the proxy with flags that exist and
+/// fit together: its ExecStart, with the directories systemd would make and
+/// a free port, starts stage 5; ExecReload sends the signal that reloads.
+#[test]
+fn the_sample_systemd_unit_starts_stage5() {
+    let unit = include_str!("../contrib/webproxy.service");
+    // Continuation lines end in a backslash.
+    let unit = unit.replace("\\\n", " ");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "{unit}"
+    );
+    assert!(unit.contains("DynamicUser=yes"), "{unit}");
+
+    let dir = TempDir::new("systemd-unit");
+    let config = dir.path().join("etc");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(config.join("blocked.txt"), "ads.test\n").expect("rules");
+    let expanded = exec
+        .replace(
+            "${CACHE_DIRECTORY}",
+            &dir.path().join("cache").display().to_string(),
+        )
+        .replace("${LOGS_DIRECTORY}", &dir.path().display().to_string())
+        .replace("${CONFIGURATION_DIRECTORY}", &config.display().to_string());
+    let mut words: Vec<&str> = expanded.split_whitespace().skip(1).collect();
+    let port = words.iter().position(|w| *w == "--port").expect("--port");
+    words[port + 1] = "0";
+    let running = RunningBinary::start(STAGES[4], &words);
+    let response = get(running.addr, "http://ads.test/");
+    assert_eq!(response.status, 403);
+    let log = dir.path().join("access.log");
+    let written = common::eventually(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains(" TCP_DENIED/403 "))
+    });
+    assert!(written, "no squid line in {}", log.display());
+}
