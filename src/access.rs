@@ -30,6 +30,7 @@ use crate::filter::{LiveRules, Refusal, Verdict};
 use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
 use crate::listen;
+use crate::logging::Note;
 use crate::message::RequestHead;
 use crate::relay::{Outcome, RelayError};
 use crate::respond::show;
@@ -153,6 +154,10 @@ fn check_target(config: &AccessConfig, request: &Request<'_>) -> Result<(), Deni
 }
 // ANCHOR_END: check_target
 
+/// The access log's note for a request the rules or loop protection
+/// refused: squid calls every refusal `TCP_DENIED`.
+const BLOCKED: Note = Note::new("BLOCKED", "TCP_DENIED", false);
+
 /// Sends the 403 for a refused request; the access line says BLOCKED.
 fn refuse(conn: &mut Conn, request: &Request<'_>, denied: &Denied) -> Handled {
     let head = request.head;
@@ -178,7 +183,7 @@ fn refuse(conn: &mut Conn, request: &Request<'_>, denied: &Denied) -> Handled {
     );
     Handled::Done {
         result,
-        note: Some("BLOCKED"),
+        note: Some(BLOCKED),
     }
 }
 

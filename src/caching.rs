@@ -11,6 +11,7 @@
 //! | MISS        | nothing usable was stored; the origin answered              | `webproxy; fwd=miss` (+ `stored`) |
 //! | REVALIDATED | a stale response was confirmed by a 304 (§4.3.3, §4.3.4)    | `webproxy; fwd=stale; fwd-status=304` |
 //! |             | ... or one the client asked us to check (`no-cache`)       | `webproxy; fwd=request; fwd-status=304` |
+//! | REFRESHED   | a validation brought a new response, which replaced ours   | `webproxy; fwd=stale` (+ `stored`) |
 //! | STALE       | the origin failed, and a stale response stood in (§4.2.4)  | `webproxy; hit; detail=stale`     |
 //! |             | ... or stood in while it is revalidated (RFC 5861 §3)      | `webproxy; hit; fwd=stale`        |
 //! | COLLAPSED   | another request's fetch was waited for and served (RFC 9211 §2.6) | `webproxy; fwd=miss; collapsed` |
@@ -132,7 +133,7 @@ impl<H: Handler> Handler for Caching<H> {
         self.counts.count(note, &result);
         Handled::Done {
             result,
-            note: Some(note.as_str()),
+            note: Some(note.note()),
         }
     }
 
@@ -352,7 +353,7 @@ fn validate(
         // The 304 names another representation than ours: fetch it whole.
         drop(exchange);
         let fields = policy::own_request_fields(&request.headers);
-        return (fetch(ask, client, &fields, fwd), CacheResult::Miss);
+        return (fetch(ask, client, &fields, fwd), CacheResult::Refreshed);
     }
     if let Some(failure) = OriginFailure::from_status(head.status)
         && freshness::may_serve_stale_on_error(&stored, &ask.directives, response_time, failure)
@@ -366,7 +367,7 @@ fn validate(
         return (result, CacheResult::Stale);
     }
     let result = store_and_relay(ask, client, &mut exchange, request_time, fwd);
-    (result, CacheResult::Miss)
+    (result, CacheResult::Refreshed)
 }
 // ANCHOR_END: validate
 
@@ -444,6 +445,12 @@ fn store_and_relay(
             capture.push(data);
         }
     })?;
+    if capture.as_ref().is_some_and(Capture::overflowed) {
+        log::debug!(
+            "{}: not stored: the body outgrew --max-object-size",
+            ask.key
+        );
+    }
     if let Some(body) = capture.and_then(Capture::finish) {
         let (key, head) = (&ask.key, &exchange.head);
         storing::keep(cache, key, request, head, body, request_time, response_time);

@@ -29,11 +29,12 @@ use crate::body::{self, Framing};
 use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::handler::{Handled, Handler, Request};
+use crate::logging::{Access, Note};
 use crate::message::RequestHead;
 use crate::parent::Parents;
 use crate::parent_connect;
 use crate::relay::{self, ConnectError, Timeouts};
-use crate::respond::{respond_with_error, show};
+use crate::respond::respond_with_error;
 use crate::stats::{Stats, Value};
 use crate::tunnel::{self, PortPolicy, Tunnels};
 use crate::uri::{self, Authority};
@@ -137,10 +138,17 @@ pub fn check_target(request: &RequestHead, ports: &PortPolicy) -> Result<Authori
 }
 // ANCHOR_END: check_target
 
+/// The tunnel's answer: a 2xx to CONNECT has no body and no framing.
+const ESTABLISHED: &[u8] = b"HTTP/1.1 200 Connection established\r\n\r\n";
+
+/// The access log's note for a tunnel, squid's `TCP_TUNNEL`.
+const TUNNEL: Note = Note::new("TUNNEL", "TCP_TUNNEL", true);
+
 // ANCHOR: open_tunnel
 /// Opens the tunnel and hands it to its own thread. `guard` is the client's
 /// connection slot: it stays taken until the tunnel closes. On error, nothing
-/// has been sent yet and the caller answers with the error.
+/// has been sent yet and the caller answers with the error. The access line
+/// is written when the tunnel closes, in the same shape as any other.
 pub fn open_tunnel(
     config: &TunnelConfig,
     request: &RequestHead,
@@ -148,6 +156,7 @@ pub fn open_tunnel(
     mut conn: Conn,
     timeouts: &Timeouts,
     guard: impl Send + 'static,
+    started: Instant,
 ) -> Result<(), Box<(Conn, HttpError)>> {
     let Some(slot) = config.tunnels.reserve() else {
         let why = format!(
@@ -160,19 +169,21 @@ pub fn open_tunnel(
         Ok(connected) => connected,
         Err(e) => return Err(Box::new((conn, e))),
     };
+    let peer = conn.peer_addr();
     // Bytes the target sent through a parent before we took over are the
     // first bytes of the tunnel, right after our 200.
-    let mut answer = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+    let mut answer = ESTABLISHED.to_vec();
     answer.extend_from_slice(&early);
     if let Err(e) = conn.write_all(&answer) {
         log::warn!("CONNECT {authority}: client went away before the tunnel opened: {e}");
+        log_tunnel(peer, request, started, 0, None);
         return Ok(());
     }
-    let peer = conn.peer_addr();
-    let target = authority.to_string();
     let (client, pending) = conn.into_parts();
+    let request = request.clone();
     let on_close = move |stats: &tunnel::TunnelStats| {
-        log::info!(target: "access", "{} {}", show(peer), tunnel::access_line(&target, stats));
+        let bytes = answer.len() as u64 + stats.upstream_to_client;
+        log_tunnel(peer, &request, started, bytes, Some(stats));
     };
     if let Err(e) = slot.spawn(client, pending, upstream, guard, on_close) {
         log::error!("CONNECT {authority}: cannot start a tunnel thread: {e}");
@@ -205,6 +216,30 @@ fn connect_upstream(
 }
 // ANCHOR_END: connect_upstream
 
+/// A tunnel's access line: its bytes to the client, and, in the webproxy
+/// format, the bytes each way and how it ended. Without `stats` it never
+/// opened: the client left before the 200 reached it.
+fn log_tunnel(
+    peer: Option<SocketAddr>,
+    request: &RequestHead,
+    started: Instant,
+    bytes: u64,
+    stats: Option<&tunnel::TunnelStats>,
+) {
+    let detail = stats.map(tunnel::summary);
+    Access {
+        client: peer,
+        request: Some(request),
+        status: 200,
+        bytes,
+        elapsed: started.elapsed(),
+        note: TUNNEL,
+        aborted: stats.is_none(),
+        detail: detail.as_deref(),
+    }
+    .log();
+}
+
 // ANCHOR: handle
 /// Answers one CONNECT request: opens the tunnel, or writes the error and
 /// closes the connection.
@@ -218,7 +253,7 @@ pub fn handle(
 ) {
     let peer = conn.peer_addr();
     let result = match check_target(request, &config.ports) {
-        Ok(authority) => open_tunnel(config, request, &authority, conn, timeouts, guard),
+        Ok(authority) => open_tunnel(config, request, &authority, conn, timeouts, guard, started),
         Err(error) => Err(Box::new((conn, error))),
     };
     if let Err(refused) = result {

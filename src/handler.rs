@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use crate::conn::Conn;
 use crate::error::HttpError;
+use crate::logging::Note;
 use crate::message::RequestHead;
 use crate::relay::{self, Connector, Outcome, RelayError, Timeouts};
 use crate::stats::Stats;
@@ -61,7 +62,7 @@ pub enum Handled {
     /// closes it.
     Done {
         result: Result<Outcome, RelayError>,
-        note: Option<&'static str>,
+        note: Option<Note>,
     },
     /// The connection leaves the server's hands.
     TakeOver(TakeOver),

@@ -25,7 +25,8 @@
 //! - [`respond`]: the end of an exchange: the error response and the access line.
 //! - [`listen`]: binding, announcing the address, and stopping a server.
 //! - [`simple`]: stage 1's server, one client at a time.
-//! - [`cli`]: the command line: shared helpers, and stage 1's flags in [`cli::listen`].
+//! - [`cli`]: the command line: shared helpers, and stage 1's flags in
+//!   [`cli::listen`] (where to listen) and [`cli::log`] (access lines).
 //!
 //! ### Stage 2: many clients, persistent connections
 //! - [`pool`]: a fixed-size thread pool with a bounded queue.

@@ -15,9 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 
+use crate::logging;
 use crate::uri::Host;
 
 /// Binds `addr` and prints the address we got, for people and for scripts
@@ -159,28 +160,35 @@ pub const GRACE: Duration = Duration::from_secs(10);
 
 /// Turns signals into actions, on a thread of their own: SIGINT and SIGTERM
 /// trigger `shutdown` (and, should requests in progress still run after
-/// [`GRACE`], end the process); SIGHUP calls `on_hangup`. A daemon's
-/// SIGHUP conventionally means "reload", and must never kill it.
+/// [`GRACE`], end the process); SIGHUP calls `on_hangup`; SIGUSR1 reopens
+/// the access-log file. A daemon's SIGHUP conventionally means "reload",
+/// and must never kill it; SIGUSR1 is what `logrotate` sends after moving a
+/// log away, as for nginx.
 pub fn on_signals(shutdown: Shutdown, on_hangup: impl Fn() + Send + 'static) -> io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1])?;
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                if signal == SIGHUP {
-                    on_hangup();
-                    continue;
+                match signal {
+                    SIGHUP => on_hangup(),
+                    SIGUSR1 => logging::reopen_access_log(),
+                    _ => stop(&shutdown),
                 }
-                log::info!("stopping: no new connections; {GRACE:?} for requests in progress");
-                shutdown.trigger();
-                thread::spawn(|| {
-                    thread::sleep(GRACE);
-                    log::warn!("requests still in progress after {GRACE:?}; exiting anyway");
-                    std::process::exit(0);
-                });
             }
         })?;
     Ok(())
+}
+
+/// SIGINT or SIGTERM: no new connections, and a deadline for the rest.
+fn stop(shutdown: &Shutdown) {
+    log::info!("stopping: no new connections; {GRACE:?} for requests in progress");
+    shutdown.trigger();
+    thread::spawn(|| {
+        thread::sleep(GRACE);
+        log::warn!("requests still in progress after {GRACE:?}; exiting anyway");
+        std::process::exit(0);
+    });
 }
 // ANCHOR_END: signals
 

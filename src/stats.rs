@@ -270,7 +270,9 @@ fn show(value: &Value) -> String {
     }
 }
 
-fn human_bytes(n: u64) -> String {
+/// A size as people read it: `512 B`, `1.5 MiB`. Also used by the startup
+/// log, which says what is in force.
+pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024 {
         return format!("{n} B");

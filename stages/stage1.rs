@@ -5,7 +5,8 @@
 
 use clap::Parser;
 use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
-use webproxy::{cli, logging, simple};
+use webproxy::cli::log::LogArgs;
+use webproxy::{cli, simple};
 
 const NAME: &str = "stage1";
 
@@ -15,11 +16,13 @@ const NAME: &str = "stage1";
 struct Cli {
     #[command(flatten)]
     listen: ListenArgs,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 fn main() {
     let args = Cli::parse();
-    logging::init();
+    args.log.init(NAME);
     args.listen.loopback_only(NAME);
     let (listener, shutdown) = args.listen.start(NAME, nothing_to_reload);
     simple::serve(listener, args.listen.timeouts(), shutdown);

@@ -6,10 +6,10 @@
 use clap::Parser;
 use webproxy::cli;
 use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::log::LogArgs;
 use webproxy::cli::parent::ParentArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::handler::Relay;
-use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage2";
@@ -21,6 +21,8 @@ struct Cli {
     #[command(flatten)]
     listen: ListenArgs,
     #[command(flatten)]
+    log: LogArgs,
+    #[command(flatten)]
     pool: PoolArgs,
     #[command(flatten)]
     parent: ParentArgs,
@@ -28,7 +30,7 @@ struct Cli {
 
 fn main() {
     let args = Cli::parse();
-    logging::init();
+    args.log.init(NAME);
     args.listen.loopback_only(NAME);
     let handler = Relay;
     let parents = args.parent.parents();

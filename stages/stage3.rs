@@ -9,10 +9,10 @@ use webproxy::caching::Caching;
 use webproxy::cli;
 use webproxy::cli::cache::CacheArgs;
 use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::log::LogArgs;
 use webproxy::cli::parent::ParentArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::handler::Relay;
-use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage3";
@@ -24,6 +24,8 @@ struct Cli {
     #[command(flatten)]
     listen: ListenArgs,
     #[command(flatten)]
+    log: LogArgs,
+    #[command(flatten)]
     pool: PoolArgs,
     #[command(flatten)]
     parent: ParentArgs,
@@ -33,12 +35,9 @@ struct Cli {
 
 fn main() {
     let args = Cli::parse();
-    logging::init();
+    args.log.init(NAME);
     args.listen.loopback_only(NAME);
-    let cache = args
-        .cache
-        .open()
-        .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
+    let cache = args.cache.open().unwrap_or_else(|e| cli::fail(NAME, e));
     let handler = Caching::new(cache, Relay);
     let parents = args.parent.parents();
     let config = args.pool.server_config(args.listen.timeouts(), parents);

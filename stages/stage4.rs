@@ -9,12 +9,12 @@ use webproxy::caching::Caching;
 use webproxy::cli;
 use webproxy::cli::cache::CacheArgs;
 use webproxy::cli::listen::{ListenArgs, nothing_to_reload};
+use webproxy::cli::log::LogArgs;
 use webproxy::cli::parent::ParentArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::cli::tunnel::TunnelArgs;
 use webproxy::connect::Connect;
 use webproxy::handler::Relay;
-use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage4";
@@ -25,6 +25,8 @@ const NAME: &str = "stage4";
 struct Cli {
     #[command(flatten)]
     listen: ListenArgs,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(flatten)]
     pool: PoolArgs,
     #[command(flatten)]
@@ -37,12 +39,9 @@ struct Cli {
 
 fn main() {
     let args = Cli::parse();
-    logging::init();
+    args.log.init(NAME);
     args.listen.loopback_only(NAME);
-    let cache = args
-        .cache
-        .open()
-        .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
+    let cache = args.cache.open().unwrap_or_else(|e| cli::fail(NAME, e));
     // Plain requests and tunnels share the parents, and what is known
     // about which of them are down.
     let parents = args.parent.parents();

@@ -14,12 +14,12 @@ use webproxy::cli;
 use webproxy::cli::cache::CacheArgs;
 use webproxy::cli::filter::{EditCommand, FilterArgs};
 use webproxy::cli::listen::ListenArgs;
+use webproxy::cli::log::LogArgs;
 use webproxy::cli::parent::ParentArgs;
 use webproxy::cli::pool::PoolArgs;
 use webproxy::cli::tunnel::TunnelArgs;
 use webproxy::connect::Connect;
 use webproxy::handler::Relay;
-use webproxy::logging;
 use webproxy::server::Server;
 
 const NAME: &str = "stage5";
@@ -32,6 +32,8 @@ const NAME: &str = "stage5";
 struct Cli {
     #[command(flatten)]
     listen: ListenArgs,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(flatten)]
     pool: PoolArgs,
     #[command(flatten)]
@@ -52,17 +54,14 @@ fn main() {
         println!("{}", edit.apply().unwrap_or_else(|e| cli::fail(NAME, e)));
         return;
     }
-    logging::init();
+    args.log.init(NAME);
     // Listening beyond loopback is allowed once --allow-clients says who
     // may connect: access_config refuses it otherwise.
     let access = args
         .filter
         .access_config(args.listen.bind)
         .unwrap_or_else(|e| cli::fail(NAME, e));
-    let cache = args
-        .cache
-        .open()
-        .unwrap_or_else(|e| cli::fail(NAME, format!("cannot open the cache: {e}")));
+    let cache = args.cache.open().unwrap_or_else(|e| cli::fail(NAME, e));
     // Plain requests and tunnels share the parents, and what is known
     // about which of them are down.
     let parents = args.parent.parents();

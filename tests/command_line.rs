@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Finished, RunningBinary, get, run_to_exit};
+use common::{Finished, RunningBinary, TempDir, get, run_to_exit};
 
 const STAGES: [&str; 5] = [
     env!("CARGO_BIN_EXE_stage1"),
@@ -134,6 +134,13 @@ fn sighup_is_not_fatal_and_sigterm_stops_with_status_0() {
             "{program} did not log the SIGHUP: {:?}",
             log.lines()
         );
+        // SIGUSR1 reopens the access log; without one it is only logged.
+        running.signal("USR1");
+        assert!(
+            log.wait_for(&["SIGUSR1"], Duration::from_secs(5)).is_some(),
+            "{program} did not log the SIGUSR1: {:?}",
+            log.lines()
+        );
         // Still serving: the proxy answers its own address's mistakes.
         let response = get(running.addr, "http://127.0.0.1:9/");
         assert!(response.status >= 400, "{program}: {}", response.status);
@@ -144,4 +151,117 @@ fn sighup_is_not_fatal_and_sigterm_stops_with_status_0() {
             "{program} did not exit 0 after SIGTERM: {status:?}"
         );
     }
+}
+
+#[test]
+fn cache_directory_errors_name_the_directory_and_stop_the_start() {
+    let dir = TempDir::new("cli-cache-dir");
+    let file = dir.write("a-file", "not a directory");
+    let below = file.join("cache");
+    let below = below.to_str().expect("UTF-8");
+    for program in &STAGES[2..] {
+        let run = run(program, &["--port", "0", "--cache-dir", below]);
+        assert_eq!(exit_code(&run), Some(1), "{run:?}");
+        assert!(!run.stdout.contains("listening on"));
+        assert!(
+            run.stderr.contains(&format!("cannot create {below}")),
+            "{}",
+            run.stderr
+        );
+    }
+    // A directory nobody may write, root included: refused at start, rather
+    // than a warning on every store.
+    let sysfs = std::path::Path::new("/sys/kernel");
+    if sysfs.is_dir() {
+        let run = run(STAGES[2], &["--port", "0", "--cache-dir", "/sys/kernel"]);
+        assert_eq!(exit_code(&run), Some(1), "{run:?}");
+        assert!(
+            run.stderr.contains("cannot write in /sys/kernel"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn an_object_limit_over_the_cache_size_is_refused() {
+    let run = run(
+        STAGES[2],
+        &[
+            "--port",
+            "0",
+            "--cache-size",
+            "1M",
+            "--max-object-size",
+            "2M",
+        ],
+    );
+    assert_eq!(exit_code(&run), Some(1), "{run:?}");
+    assert!(!run.stdout.contains("listening on"));
+    assert!(
+        run.stderr
+            .contains("--max-object-size 2.0 MiB is larger than --cache-size 1.0 MiB"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_access_log_that_cannot_be_opened_is_named() {
+    for program in STAGES {
+        let run = run(
+            program,
+            &["--port", "0", "--access-log", "/nonexistent/access.log"],
+        );
+        assert_eq!(exit_code(&run), Some(1), "{program}: {run:?}");
+        assert!(!run.stdout.contains("listening on"));
+        assert!(
+            run.stderr
+                .contains("cannot open the access log /nonexistent/access.log"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+/// `contrib/webproxy.service` starts the proxy with flags that exist and
+/// fit together: its ExecStart, with the directories systemd would make and
+/// a free port, starts stage 5; ExecReload sends the signal that reloads.
+#[test]
+fn the_sample_systemd_unit_starts_stage5() {
+    let unit = include_str!("../contrib/webproxy.service");
+    // Continuation lines end in a backslash.
+    let unit = unit.replace("\\\n", " ");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "{unit}"
+    );
+    assert!(unit.contains("DynamicUser=yes"), "{unit}");
+
+    let dir = TempDir::new("systemd-unit");
+    let config = dir.path().join("etc");
+    std::fs::create_dir_all(&config).expect("config dir");
+    std::fs::write(config.join("blocked.txt"), "ads.test\n").expect("rules");
+    let expanded = exec
+        .replace(
+            "${CACHE_DIRECTORY}",
+            &dir.path().join("cache").display().to_string(),
+        )
+        .replace("${LOGS_DIRECTORY}", &dir.path().display().to_string())
+        .replace("${CONFIGURATION_DIRECTORY}", &config.display().to_string());
+    let mut words: Vec<&str> = expanded.split_whitespace().skip(1).collect();
+    let port = words.iter().position(|w| *w == "--port").expect("--port");
+    words[port + 1] = "0";
+    let running = RunningBinary::start(STAGES[4], &words);
+    let response = get(running.addr, "http://ads.test/");
+    assert_eq!(response.status, 403);
+    let log = dir.path().join("access.log");
+    let written = common::eventually(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains(" TCP_DENIED/403 "))
+    });
+    assert!(written, "no squid line in {}", log.display());
 }

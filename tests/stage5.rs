@@ -123,12 +123,19 @@ impl<'a> Setup<'a> {
     }
 }
 
-/// The body of a 403 for a block rule, as the proxy words it.
+/// The body of a 403 for a block rule, as the proxy words it: the file by
+/// its name, never the server's path to it.
 fn blocked_body(host: &str, rule: &str, file: &Path, line: usize) -> String {
     format!(
         "Forbidden by the proxy: {host} is blocked by the rule \"{rule}\" ({}:{line}).\n",
-        file.display()
+        file_name(file)
     )
+}
+
+/// How a 403 names a rules file.
+fn file_name(file: &Path) -> String {
+    let name = file.file_name().expect("a rules file has a name");
+    name.to_string_lossy().into_owned()
 }
 
 /// Checks that `response` is the proxy's own 403 with `body`, and that the
@@ -223,10 +230,18 @@ fn the_403_is_an_html_page_for_browsers_and_text_otherwise() {
     let page = html.body_text();
     assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
     assert!(page.contains("<title>403 Forbidden</title>"), "{page}");
-    // The rule and where it is written, HTML-escaped.
-    let place = format!("({}:1)", f.block.display());
+    // The rule and where it is written, HTML-escaped, but not where the
+    // server keeps its files.
+    let place = format!("({}:1)", file_name(&f.block));
     assert!(page.contains("&quot;127.0.0.1/private/&quot;"), "{page}");
     assert!(page.contains(&place), "{page}");
+    let dir = f
+        .block
+        .parent()
+        .expect("in a directory")
+        .display()
+        .to_string();
+    assert!(!page.contains(&dir), "{page}");
     client.assert_closed();
 
     let body = blocked_body("127.0.0.1", "127.0.0.1/private/", &f.block, 1);
@@ -259,7 +274,7 @@ fn block_rules_match_whole_labels_not_substrings() {
         let (mut client, response) = send(f.proxy, &Req::get(&format!("http://{host}/")));
         let body = format!(
             "Forbidden by the proxy: {host} is not on the allow list ({}).\n",
-            allow.display()
+            file_name(&allow)
         );
         assert_refused(&mut client, &response, &body);
     }
@@ -343,7 +358,7 @@ fn in_allow_list_mode_only_listed_hosts_pass() {
     let (mut client, response) = send(f.proxy, &Req::get("http://other.test/"));
     let body = format!(
         "Forbidden by the proxy: other.test is not on the allow list ({}).\n",
-        allow.display()
+        file_name(&allow)
     );
     assert_refused(&mut client, &response, &body);
     // Tunnels too: the allow list is checked before the port policy.
@@ -712,6 +727,33 @@ fn the_binary_refuses_to_be_an_open_proxy() {
     assert!(!run.stdout.contains("listening on"), "{}", run.stdout);
     assert!(run.stderr.contains("--allow-clients"), "{}", run.stderr);
     assert!(run.stderr.contains("open proxy"), "{}", run.stderr);
+}
+
+#[test]
+fn a_url_pasted_as_a_rule_means_its_host_and_path() {
+    let origin = target_origin();
+    let f = Setup::block("http://127.0.0.1/private/\n").start();
+    assert_eq!(status_of(f.proxy, &origin.url("/public")), 200);
+    let (mut client, response) = send(f.proxy, &Req::get(&origin.url("/private/x")));
+    let body = blocked_body("127.0.0.1", "http://127.0.0.1/private/", &f.block, 1);
+    assert_refused(&mut client, &response, &body);
+    assert_eq!(origin.hits(), 1);
+}
+
+#[test]
+fn an_https_url_with_a_path_is_refused_with_the_rule_to_write() {
+    let dir = TempDir::new("stage5-https-rule");
+    let block = dir.write("block.txt", "https://ads.test/banner.js\n");
+    let run = stage5(&["--port", "0", "--block", path_arg(&block)]);
+    assert!(run.status.is_some() && !run.success(), "{run:?}");
+    let place = format!("{}:1: bad rule", block.display());
+    assert!(run.stderr.contains(&place), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("write ads.test to block the whole host"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -38,15 +38,16 @@ use std::time::{Duration, Instant};
 
 use crate::body::{self, Framing};
 use crate::conn::{Conn, MinRate, is_timeout};
-use crate::error::{HttpError, write_error};
+use crate::error::HttpError;
 use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
 use crate::limits::{self, ClientPlace, PerClient};
 use crate::listen::Shutdown;
+use crate::logging::Note;
 use crate::message::RequestHead;
 use crate::pool::{PoolHandle, ThreadPool};
 use crate::relay::Timeouts;
-use crate::respond::{finish, log_access, respond_with_error, show};
+use crate::respond::{finish, log_access, respond_with_error};
 use crate::stats::{self, Counters, Page, Stats, Value};
 use crate::upstream::{Pool, PoolConfig};
 use crate::uri;
@@ -252,38 +253,27 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         shared: Arc::clone(shared),
     };
     let mut conn = Conn::new(stream);
-    if let Err(error) = shared.handler.admit(peer) {
-        // Nothing is read from a client we do not serve.
-        let _ = conn.set_write_timeout(Duration::from_secs(1));
-        let _ = write_error(&mut conn, &error);
-        log::warn!("{} refused: {}", show(peer), error.detail);
-        conn.close();
-        return;
-    }
-    // A client's own limit, checked before the global one, so that one
+    // A client's own limit comes before the global one, so that one
     // address cannot take every place.
-    let place = match peer.map(|p| shared.per_client.admit(p.ip())) {
-        Some(Ok(place)) => Some(place),
-        None => None,
-        Some(Err(n)) => {
-            let _ = conn.set_write_timeout(Duration::from_secs(1));
-            let error = HttpError::new(
-                503,
-                "too many connections from your address; try again later",
-            );
-            let _ = write_error(&mut conn, &error);
-            log::warn!("{} refused: {n} connections open from it", show(peer));
-            conn.close();
-            return;
-        }
+    let place = peer.map(|p| shared.per_client.admit(p.ip()));
+    let refusal = match (shared.handler.admit(peer), &place) {
+        // Nothing is read from a client we do not serve.
+        (Err(error), _) => Some(error),
+        (Ok(()), Some(Err(_))) => Some(HttpError::new(
+            503,
+            "too many connections from your address; try again later",
+        )),
+        (Ok(()), _) if open > shared.config.max_connections => Some(HttpError::new(
+            503,
+            "the proxy is at its connection limit; try again later",
+        )),
+        (Ok(()), _) => None,
     };
-    if open > shared.config.max_connections {
+    if let Some(error) = refusal {
         // A short write on a fresh socket: it cannot block for long, and the
-        // write timeout bounds it anyway.
+        // write timeout bounds it anyway. One access line, with no request.
         let _ = conn.set_write_timeout(Duration::from_secs(1));
-        let error = HttpError::new(503, "the proxy is at its connection limit; try again later");
-        let _ = write_error(&mut conn, &error);
-        log::warn!("{} refused: {} connections open", show(peer), open - 1);
+        respond_with_error(&mut conn, peer, None, &error, Instant::now());
         conn.close();
         return;
     }
@@ -293,7 +283,7 @@ fn admit(shared: &Arc<Shared>, stream: TcpStream) {
         idle_since: Instant::now(),
         head_since: None,
         _slot: slot,
-        _place: place,
+        _place: place.and_then(Result::ok),
     };
     schedule(shared, client);
 }
@@ -437,7 +427,7 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
                     status,
                     bytes,
                     started,
-                    Some("LAST-HOP"),
+                    Some(Note::new("LAST-HOP", "TCP_MISS", false)),
                 );
                 return client.conn.close();
             }
@@ -539,6 +529,10 @@ fn last_if_content_may_go_unread(request: &mut RequestHead) {
 }
 // ANCHOR_END: unread_content
 
+/// The access log's note for the proxy's own pages: answered without any
+/// upstream, as squid's own pages are.
+const PAGE: Note = Note::new("PAGE", "TCP_MEM_HIT", false);
+
 /// Answers a request for one of our pages, and logs it.
 fn serve_page(
     shared: &Shared,
@@ -555,5 +549,5 @@ fn serve_page(
         .map_or_else(|| shared.local_addr.to_string(), str::to_string);
     let stats = shared.stats();
     let bytes = stats::write_page(&mut client.conn, page, &stats, &proxy).unwrap_or(0);
-    log_access(client.peer, request, 200, bytes, started, Some("PAGE"));
+    log_access(client.peer, request, 200, bytes, started, Some(PAGE));
 }

@@ -273,13 +273,21 @@ impl RuleSet {
                 },
             });
         }
-        if self.allow_list_mode() && self.allow.find(&normalized, path).is_none() {
-            return Verdict::Block(Refusal {
-                host: host.to_string(),
-                reason: RefusalKind::NotAllowed {
-                    allow_files: self.allow_files.clone(),
-                },
-            });
+        if self.allow_list_mode() {
+            let Some(rule) = self.allow.find(&normalized, path) else {
+                return Verdict::Block(Refusal {
+                    host: host.to_string(),
+                    reason: RefusalKind::NotAllowed {
+                        allow_files: self.allow_files.clone(),
+                    },
+                });
+            };
+            log::debug!(
+                "{host} is allowed by the rule \"{}\" ({}:{})",
+                rule.text,
+                rule.file.display(),
+                rule.line
+            );
         }
         Verdict::Allow
     }

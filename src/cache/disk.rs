@@ -311,6 +311,15 @@ pub fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Creates and removes a scratch file in `dir`, to find out at start
+/// whether entries could be written there. Its name is that of a leftover
+/// temporary file, which [`load_dir`] removes should we stop in between.
+pub fn check_writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(".write-check.{EXTENSION}.tmp"));
+    fs::File::create(&probe).and_then(|mut f| f.write_all(b"webproxy\n"))?;
+    fs::remove_file(&probe)
+}
+
 /// Removes a file; a file already gone is fine, anything else is logged.
 pub fn remove_quietly(path: &Path) {
     match fs::remove_file(path) {

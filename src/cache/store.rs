@@ -163,7 +163,13 @@ impl Index {
             let Some((_, id)) = self.lru.pop_first() else {
                 break;
             };
-            if self.remove(id).is_some() {
+            if let Some(slot) = self.remove(id) {
+                // Under the lock, but only formatted when debug is on.
+                log::debug!(
+                    "cache: evicted {} ({} bytes), the least recently used",
+                    slot.key,
+                    slot.bytes
+                );
                 evicted.push(id);
                 self.stats.evicted += 1;
             }
@@ -186,11 +192,18 @@ pub struct Cache {
 impl Cache {
     /// Creates the cache. With `config.dir`, creates the directory if needed
     /// and reloads what a previous run stored there, within the size limits.
+    /// A directory that cannot be created, written or read is an error that
+    /// names it, now rather than a warning on every store later.
     pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> io::Result<Cache> {
         let mut index = Index::default();
         if let Some(dir) = &config.dir {
-            std::fs::create_dir_all(dir)?;
-            let files = disk::load_dir(dir, config.max_object_bytes)?;
+            let named = |what: &str, e: io::Error| {
+                io::Error::new(e.kind(), format!("{what} {}: {e}", dir.display()))
+            };
+            std::fs::create_dir_all(dir).map_err(|e| named("cannot create", e))?;
+            disk::check_writable(dir).map_err(|e| named("cannot write in", e))?;
+            let files = disk::load_dir(dir, config.max_object_bytes)
+                .map_err(|e| named("cannot read", e))?;
             load_into(&mut index, dir, files, &config);
         }
         Ok(Cache {
@@ -451,7 +464,8 @@ fn load_into(
         index.put(id, &key, Arc::new(response), bytes);
         index.stats.loaded += 1;
     }
-    log::info!(
+    // The stage's startup line reports the count; this is the detail.
+    log::debug!(
         "cache: loaded {} entries ({} bytes) from {}",
         index.slots.len(),
         index.bytes,

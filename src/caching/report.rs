@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cache::CacheStats;
+use crate::logging::Note;
 use crate::relay::{Outcome, RelayError};
 use crate::stats::{self, Stats, Value};
 
@@ -19,6 +20,8 @@ pub enum CacheResult {
     Bypass,
     /// Waited for another request's fetch and was served what it stored.
     Collapsed,
+    /// A stale response was checked, and the origin sent a new one.
+    Refreshed,
 }
 
 impl fmt::Display for CacheResult {
@@ -28,7 +31,7 @@ impl fmt::Display for CacheResult {
 }
 
 impl CacheResult {
-    const ALL: usize = 6;
+    const ALL: usize = 7;
 
     /// The word for the access log.
     pub fn as_str(&self) -> &'static str {
@@ -39,7 +42,21 @@ impl CacheResult {
             CacheResult::Stale => "STALE",
             CacheResult::Bypass => "BYPASS",
             CacheResult::Collapsed => "COLLAPSED",
+            CacheResult::Refreshed => "REFRESHED",
         }
+    }
+
+    /// The access log's note: the word above, and squid's result code.
+    pub fn note(&self) -> Note {
+        let (squid, upstream) = match self {
+            CacheResult::Hit => ("TCP_HIT", false),
+            CacheResult::Collapsed => ("TCP_HIT", false),
+            CacheResult::Miss | CacheResult::Bypass => ("TCP_MISS", true),
+            CacheResult::Revalidated => ("TCP_REFRESH_UNMODIFIED", true),
+            CacheResult::Stale => ("TCP_REFRESH_FAIL_OLD", true),
+            CacheResult::Refreshed => ("TCP_REFRESH_MODIFIED", true),
+        };
+        Note::new(self.as_str(), squid, upstream)
     }
 
     /// The `Cache-Status` value for an error response that followed this
@@ -47,7 +64,7 @@ impl CacheResult {
     pub fn fwd(&self) -> String {
         let why = match self {
             CacheResult::Bypass => "method",
-            CacheResult::Revalidated | CacheResult::Stale => "stale",
+            CacheResult::Revalidated | CacheResult::Stale | CacheResult::Refreshed => "stale",
             CacheResult::Hit | CacheResult::Miss | CacheResult::Collapsed => "miss",
         };
         format!("webproxy; fwd={why}")

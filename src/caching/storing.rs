@@ -37,17 +37,26 @@ pub fn may_store(
     );
     // A body still under a transfer coding such as gzip is not the
     // representation: it cannot be served later with a Content-Length.
-    request.method == "GET"
-        && body::other_transfer_codings(&head.headers).is_empty()
-        && !directives.no_store
-        && !too_large
-        && policy::storable(
-            &request.method,
-            &request.headers,
-            head.status,
-            &head.headers,
-        )
-        .is_ok()
+    let why_not = if request.method != "GET" {
+        Some(policy::NotStored::Method.to_string())
+    } else if !body::other_transfer_codings(&head.headers).is_empty() {
+        Some("the body is under a transfer coding".to_string())
+    } else if directives.no_store {
+        Some(policy::NotStored::RequestNoStore.to_string())
+    } else if too_large {
+        Some("Content-Length is over --max-object-size".to_string())
+    } else {
+        let (method, status) = (&request.method, head.status);
+        policy::storable(method, &request.headers, status, &head.headers)
+            .err()
+            .map(|why| why.to_string())
+    };
+    if let Some(why) = &why_not {
+        // RUST_LOG=debug says why, so that "why is this never a hit?" has
+        // an answer.
+        log::debug!("{}: not stored: {why}", request.target);
+    }
+    why_not.is_none()
 }
 
 /// Stores a response whose whole `body` arrived (§3.3).
@@ -77,7 +86,11 @@ pub fn keep(
         request_time,
         response_time,
     );
-    cache.insert(key, stored);
+    if cache.insert(key, stored) {
+        log::debug!("{key}: stored");
+    } else {
+        log::debug!("{key}: not stored: larger than --max-object-size");
+    }
 }
 
 // ANCHOR: confirm

@@ -1,11 +1,11 @@
 //! Stage 3's flags: how big the cache is, and where it keeps its copies.
 
-use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::bytes;
 use crate::cache::{Cache, CacheConfig, SystemClock};
+use crate::stats::human_bytes;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct CacheArgs {
@@ -29,14 +29,41 @@ impl CacheArgs {
         }
     }
 
-    /// The cache, opened (and, with `--cache-dir`, loaded from disk).
-    pub fn open(&self) -> io::Result<Cache> {
-        Cache::new(self.config(), Arc::new(SystemClock))
+    /// The cache, opened (and, with `--cache-dir`, loaded from disk), and
+    /// a log line that says what is in force. An object limit over the whole
+    /// cache is refused: such an object could never be stored, which is not
+    /// what anyone who wrote both flags meant.
+    pub fn open(&self) -> Result<Cache, String> {
+        if self.max_object_size > self.cache_size {
+            return Err(format!(
+                "--max-object-size {} is larger than --cache-size {}: no object that large \
+                 could be stored; lower it, or raise --cache-size",
+                human_bytes(self.max_object_size as u64),
+                human_bytes(self.cache_size as u64)
+            ));
+        }
+        let cache = Cache::new(self.config(), Arc::new(SystemClock))
+            .map_err(|e| format!("cannot open the cache: {e}"))?;
+        let kept = match &self.cache_dir {
+            Some(dir) => match cache.stats().loaded {
+                1 => format!("kept in {}, 1 entry loaded", dir.display()),
+                n => format!("kept in {}, {n} entries loaded", dir.display()),
+            },
+            None => "in memory only".to_string(),
+        };
+        log::info!(
+            "cache: {}, objects up to {}, {kept}",
+            human_bytes(self.cache_size as u64),
+            human_bytes(self.max_object_size as u64)
+        );
+        Ok(cache)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+
     use clap::Parser;
 
     use super::*;
@@ -74,10 +101,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn an_object_limit_over_the_cache_size_is_refused() {
+        let cli = Cli::try_parse_from(["t", "--cache-size", "1M", "--max-object-size", "2M"]);
+        let error = cli.unwrap().cache.open().err().unwrap();
+        assert!(
+            error.contains("--max-object-size 2.0 MiB is larger than --cache-size 1.0 MiB"),
+            "{error}"
+        );
+        let equal = Cli::try_parse_from(["t", "--cache-size", "1M", "--max-object-size", "1M"]);
+        assert!(equal.unwrap().cache.open().is_ok());
+    }
+
+    #[test]
+    fn cache_directory_errors_name_the_directory() {
+        let dir = crate::test_util::TempDir::new("cli-cache-dir");
+        let file = dir.0.join("a-file");
+        std::fs::write(&file, "not a directory").unwrap();
+        let below = file.join("cache");
+        let cli = Cli::try_parse_from([
+            OsStr::new("t"),
+            OsStr::new("--cache-dir"),
+            below.as_os_str(),
+        ]);
+        let error = cli.unwrap().cache.open().err().unwrap();
+        assert!(error.contains(&below.display().to_string()), "{error}");
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_cache_dir_need_not_be_utf8() {
-        use std::ffi::OsStr;
         use std::os::unix::ffi::OsStrExt;
         let dir = OsStr::from_bytes(b"/tmp/caf\xe9");
         let cli = Cli::try_parse_from([OsStr::new("t"), OsStr::new("--cache-dir"), dir]).unwrap();

@@ -39,9 +39,34 @@ impl FilterArgs {
         };
         let rules =
             LiveRules::load(&self.block_files, &self.allow_files).map_err(|e| e.to_string())?;
+        log::info!("clients allowed: {clients}");
+        log::info!("{}", rules_in_force(&rules));
         Ok(AccessConfig { rules, clients })
     }
     // ANCHOR_END: access_config
+}
+
+/// One line for the start-up log: each rules file with its rule count.
+fn rules_in_force(live: &LiveRules) -> String {
+    let rules = live.current();
+    let mut files = live.files().peekable();
+    if files.peek().is_none() {
+        return "rules: none; every host may be reached".to_string();
+    }
+    let mut line = String::from("rules:");
+    for (i, (kind, file)) in files.enumerate() {
+        let n = rules.rules().filter(|(_, r)| &*r.file == file).count();
+        let plural = if n == 1 { "" } else { "s" };
+        let sep = if i == 0 { " " } else { ", " };
+        line.push_str(&format!(
+            "{sep}{kind} {} ({n} rule{plural})",
+            file.display()
+        ));
+    }
+    if rules.allow_list_mode() {
+        line.push_str("; only hosts on the allow list may be reached");
+    }
+    line
 }
 
 /// Editing a rules file without an editor, safely while a proxy reads it.
@@ -170,6 +195,30 @@ mod tests {
         );
         // Proxy flags with an edit would be silently ignored: refuse them.
         assert!(parse(&["--port", "0", "block", "ads.test", "--file", "b"]).is_err());
+    }
+
+    #[test]
+    fn the_start_up_log_counts_the_rules_of_each_file() {
+        let dir = TempDir::new("cli-rules-in-force");
+        let block = dir.0.join("block.txt");
+        let allow = dir.0.join("allow.txt");
+        std::fs::write(&block, "ads.test\n# a comment\ntracker.test/x\n").unwrap();
+        std::fs::write(&allow, "example.test\n").unwrap();
+        let (b, a) = (block.to_str().unwrap(), allow.to_str().unwrap());
+        let cli = parse(&["--block", b, "--allow", a]).unwrap();
+        let live = LiveRules::load(&cli.filter.block_files, &cli.filter.allow_files).unwrap();
+        assert_eq!(
+            rules_in_force(&live),
+            format!(
+                "rules: block {b} (2 rules), allow {a} (1 rule); only hosts on the allow \
+                 list may be reached"
+            )
+        );
+        let none = LiveRules::load(&[], &[]).unwrap();
+        assert_eq!(
+            rules_in_force(&none),
+            "rules: none; every host may be reached"
+        );
     }
 
     #[test]

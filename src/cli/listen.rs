@@ -66,7 +66,8 @@ impl ListenArgs {
     }
 
     /// Binds the address and prints it, and turns SIGINT and SIGTERM into a
-    /// graceful stop and SIGHUP into `on_hangup`. Exits with a message that
+    /// graceful stop, SIGHUP into `on_hangup` and SIGUSR1 into reopening the
+    /// access log. Exits with a message that
     /// says what to do when any of that fails.
     pub fn start(
         &self,
@@ -90,6 +91,14 @@ impl ListenArgs {
             };
             fail(program, format!("cannot listen on {addr}: {e}{hint}"))
         });
+        if let Ok(local) = listener.local_addr() {
+            log::info!(
+                "{program} listening on http://{local}; origins get {:?} to connect and \
+                 {:?} between reads",
+                self.connect_timeout,
+                self.read_timeout
+            );
+        }
         (listener, shutdown)
     }
 }

@@ -16,13 +16,14 @@ use std::fmt::Display;
 use std::process;
 use std::time::Duration;
 
-// One module per capability, by stage: listen (1), pool and parent (2),
+// One module per capability, by stage: listen and log (1), pool and parent (2),
 // cache (3), tunnel (4), filter (5). A module may use the library's modules of its own
 // stage and earlier ones, never later ones, so a stage's binary needs
 // nothing of a later stage.
 pub mod cache;
 pub mod filter;
 pub mod listen;
+pub mod log;
 pub mod parent;
 pub mod pool;
 pub mod tunnel;

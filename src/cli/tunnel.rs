@@ -25,9 +25,16 @@ pub struct TunnelArgs {
 }
 
 impl TunnelArgs {
-    /// The tunnels' configuration; they go through `parents`, if any (from
-    /// `--parent`, [`crate::cli::parent`]).
+    /// The tunnels' configuration, and a log line that says what is in
+    /// force; they go through `parents`, if any (from `--parent`,
+    /// [`crate::cli::parent`]).
     pub fn tunnel_config(&self, parents: Parents) -> TunnelConfig {
+        log::info!(
+            "tunnels: CONNECT to ports {} only, at most {} open, closed after {:?} idle",
+            self.connect_ports,
+            self.max_tunnels,
+            self.tunnel_idle_timeout
+        );
         TunnelConfig {
             tunnels: Tunnels::new(self.max_tunnels, self.tunnel_idle_timeout),
             ports: self.connect_ports.clone(),

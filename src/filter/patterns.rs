@@ -7,7 +7,8 @@
 //! §3.2.2) covers that address. Host names are case-insensitive (RFC 4343)
 //! and a trailing dot only marks the name as absolute, so both are
 //! normalised away as the rule is read. A rule may add a path prefix,
-//! normalised as in RFC 3986 §6.2.2 (see [`super::path`]).
+//! normalised as in RFC 3986 §6.2.2 (see [`super::path`]). A URL pasted
+//! from a browser's address bar means its host and path.
 //!
 //! A bad rule is an error that says what is wrong ([`PatternError`]), never
 //! a rule that quietly matches nothing. Every [`Pattern`] has one canonical
@@ -95,6 +96,9 @@ pub fn parse_rule(text: &str) -> Result<Pattern, PatternError> {
     if let Some(c) = text.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(PatternError::Blank(c));
     }
+    if let Some((scheme, rest)) = text.split_once("://") {
+        return parse_rule(from_url(scheme, rest)?);
+    }
     let (host, path) = match text.find('/') {
         Some(i) => (&text[..i], Some(parse_path(&text[i..])?)),
         None => (text, None),
@@ -115,6 +119,36 @@ pub fn parse_rule(text: &str) -> Result<Pattern, PatternError> {
     Ok(Pattern { host, path })
 }
 // ANCHOR_END: parse_rule
+
+/// The rule a URL pasted from a browser means: `http://ads.example/x` is
+/// `ads.example/x`, and `http://ads.example/` the whole host. An `https`
+/// URL can only name a whole host: its path travels inside the tunnel,
+/// where no rule sees it, so a path rule would never match. Anything else
+/// is refused with the rule to write instead.
+fn from_url<'a>(scheme: &str, rest: &'a str) -> Result<&'a str, PatternError> {
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.is_empty() {
+        return Err(PatternError::NoName);
+    }
+    let host = host.to_string();
+    if authority.contains('@') {
+        return Err(PatternError::Url(host));
+    }
+    let whole_host = path.is_empty() || path == "/";
+    if scheme.eq_ignore_ascii_case("http") {
+        return Ok(if whole_host { authority } else { rest });
+    }
+    if scheme.eq_ignore_ascii_case("https") {
+        return match whole_host {
+            true => Ok(authority),
+            false => Err(PatternError::HttpsPath(host)),
+        };
+    }
+    Err(PatternError::Url(host))
+}
 
 /// An address literal, if the text is one. `Ok(None)` means "try it as a name".
 fn parse_address(text: &str) -> Result<Option<IpAddr>, PatternError> {
@@ -226,6 +260,11 @@ pub enum PatternError {
     PathChar(char),
     /// A `%` without two hex digits after it.
     BadEscape,
+    /// A URL this syntax has no rule for (another scheme, user information):
+    /// the host it names, for the message.
+    Url(String),
+    /// An `https` URL with a path, which the proxy never sees.
+    HttpsPath(String),
 }
 
 impl fmt::Display for PatternError {
@@ -260,6 +299,16 @@ impl fmt::Display for PatternError {
             PatternError::BadEscape => {
                 f.write_str("'%' not followed by two hex digits in the path")
             }
+            PatternError::Url(host) => write!(
+                f,
+                "a rule is a host name, optionally with a path, not a URL: write {host} \
+                 or {host}/path"
+            ),
+            PatternError::HttpsPath(host) => write!(
+                f,
+                "the path of an https:// URL is inside the encrypted tunnel, where the \
+                 proxy cannot see it: write {host} to block the whole host"
+            ),
         }
     }
 }
@@ -296,6 +345,11 @@ mod tests {
             ("example.com/%zz", "two hex digits"),
             ("example.com/é", "percent-encode"),
             ("/ads/", "no host name"),
+            ("https://ads.example/x", "write ads.example to block the whole host"),
+            ("ftp://ads.example/x", "not a URL: write ads.example or ads.example/path"),
+            ("http://u@ads.example/", "not a URL"),
+            ("http://ads.example:8080/x", "no port"),
+            ("http://", "no host name"),
         ];
         for &(rule, expected) in bad {
             match parse_rule(rule) {
@@ -321,6 +375,12 @@ mod tests {
             ("=10.1.2.3", "10.1.2.3"),
             ("example.com/%7euser/./x/../y", "example.com/~user/y"),
             ("example.com/a%2fb", "example.com/a%2Fb"),
+            // URLs pasted from a browser.
+            ("http://Ads.Example/x/../y?z", "ads.example/y?z"),
+            ("HTTP://ads.example/", "ads.example"),
+            ("http://ads.example", "ads.example"),
+            ("https://ads.example/", "ads.example"),
+            ("http://[::1]/x", "[::1]/x"),
         ];
         for (rule, canonical) in cases {
             match parse_rule(rule) {

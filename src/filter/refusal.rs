@@ -6,9 +6,11 @@
 //! (or the administrator reading the log) can find it. Browsers get a small
 //! HTML page, everyone else plain text. Everything interpolated into the
 //! page comes from the client or from a rule file, so all of it is escaped.
+//! The page names a rules file by its name only: where the server keeps
+//! its files is none of the client's business; the log has the whole path.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why a request was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,25 +33,37 @@ pub struct Refusal {
     pub reason: RefusalKind,
 }
 
-/// One line for the log, also the sentence in the 403 bodies.
+/// One line for the log, with each file's whole path.
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.sentence(|file| file.display().to_string()))
+    }
+}
+
+impl Refusal {
+    /// The sentence in the 403 bodies: each file by its name only.
+    pub fn for_client(&self) -> String {
+        self.sentence(|file| match file.file_name() {
+            Some(name) => name.to_string_lossy().into_owned(),
+            None => file.display().to_string(),
+        })
+    }
+
+    /// Why the request was refused, with files shown by `name`.
+    fn sentence(&self, name: impl Fn(&Path) -> String) -> String {
         match &self.reason {
-            RefusalKind::Blocked { rule, file, line } => write!(
-                f,
+            RefusalKind::Blocked { rule, file, line } => format!(
                 "{} is blocked by the rule \"{rule}\" ({}:{line})",
                 self.host,
-                file.display()
+                name(file)
             ),
             RefusalKind::NotAllowed { allow_files } => {
-                write!(f, "{} is not on the allow list (", self.host)?;
-                for (i, file) in allow_files.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{}", file.display())?;
-                }
-                f.write_str(")")
+                let files: Vec<String> = allow_files.iter().map(|f| name(f)).collect();
+                format!(
+                    "{} is not on the allow list ({})",
+                    self.host,
+                    files.join(", ")
+                )
             }
         }
     }
@@ -59,7 +73,7 @@ impl fmt::Display for Refusal {
 impl Refusal {
     /// The 403 body for clients that did not ask for HTML.
     pub fn text_body(&self) -> String {
-        format!("Forbidden by the proxy: {self}.\n")
+        format!("Forbidden by the proxy: {}.\n", self.for_client())
     }
 
     /// The 403 body for browsers. Everything interpolated comes from the
@@ -69,7 +83,7 @@ impl Refusal {
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
              <title>403 Forbidden</title></head>\n\
              <body><h1>403 Forbidden</h1>\n<p>{}.</p></body></html>\n",
-            escape_html(&self.to_string())
+            escape_html(&self.for_client())
         )
     }
 }
@@ -114,5 +128,38 @@ mod tests {
         assert!(html.contains("&lt;script&gt;.example"), "{html}");
         assert!(html.contains("b&#39;s.txt"), "{html}");
         assert!(!html.contains("<script>"), "{html}");
+    }
+
+    #[test]
+    fn the_client_sees_the_file_name_and_the_log_the_whole_path() {
+        let refusal = Refusal {
+            host: "ads.example".to_string(),
+            reason: RefusalKind::Blocked {
+                rule: "ads.example".to_string(),
+                file: PathBuf::from("/etc/webproxy/blocked.txt"),
+                line: 3,
+            },
+        };
+        let named = "ads.example is blocked by the rule \"ads.example\"";
+        assert_eq!(
+            refusal.to_string(),
+            format!("{named} (/etc/webproxy/blocked.txt:3)")
+        );
+        assert_eq!(
+            refusal.text_body(),
+            format!("Forbidden by the proxy: {named} (blocked.txt:3).\n")
+        );
+        let html = refusal.html_body();
+        assert!(
+            html.contains("(blocked.txt:3)") && !html.contains("/etc/"),
+            "{html}"
+        );
+        let allow = Refusal {
+            host: "a.test".to_string(),
+            reason: RefusalKind::NotAllowed {
+                allow_files: vec![PathBuf::from("/srv/allow.txt")],
+            },
+        };
+        assert!(allow.text_body().contains("(allow.txt)"));
     }
 }

@@ -46,5 +46,5 @@ mod threads;
 pub use capacity::{TunnelSlot, Tunnels};
 pub use ports::{PortListError, PortPolicy};
 pub use relay::relay;
-pub use stats::{End, TunnelStats, access_line};
+pub use stats::{End, TunnelStats, summary};
 pub use threads::ThreadCache;

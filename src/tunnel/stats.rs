@@ -1,10 +1,10 @@
-//! What one tunnel did: how it ended, the bytes each way, and its line in
-//! the access log.
+//! What one tunnel did: how it ended, the bytes each way, and what its line
+//! in the access log says about it.
 //!
-//! A tunnel carries bytes the proxy cannot read (RFC 9110 §9.3.6), so the
-//! log cannot show a method, a URI or a status as it does for plain HTTP.
-//! What is left to report is the target, the byte counts, the duration, and
-//! why the tunnel closed. That is shared by the relay (which measures it)
+//! A tunnel carries bytes the proxy cannot read (RFC 9110 §9.3.6), so its
+//! access line can only show the CONNECT that opened it and the `200` that
+//! answered. What else there is to report is the byte counts, the duration,
+//! and why the tunnel closed. That is shared by the relay (which measures it)
 //! and the capacity code (which hands it to the caller's log callback), so
 //! it lives below both.
 
@@ -44,38 +44,30 @@ pub struct TunnelStats {
     pub ended_by: End,
 }
 
-// ANCHOR: access_line
-/// One log line per tunnel, written when it closes. `up` counts bytes from
-/// the client to the upstream, `down` the other way.
-pub fn access_line(target: &str, stats: &TunnelStats) -> String {
+// ANCHOR: summary
+/// What the access line adds for a tunnel (in the webproxy format): `up`
+/// counts bytes from the client to the upstream, `down` the other way, and
+/// `end` says how it closed. The duration is the line's own.
+pub fn summary(stats: &TunnelStats) -> String {
     format!(
-        "CONNECT {} up={} down={} time={:.3}s end={}",
-        // The target came from the client: escape control characters so a
-        // crafted authority cannot forge extra log lines.
-        target.escape_debug(),
-        stats.client_to_upstream,
-        stats.upstream_to_client,
-        stats.duration.as_secs_f64(),
-        stats.ended_by,
+        "up={} down={} end={}",
+        stats.client_to_upstream, stats.upstream_to_client, stats.ended_by,
     )
 }
-// ANCHOR_END: access_line
+// ANCHOR_END: summary
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn access_line_escapes_the_target() {
+    fn summary_says_bytes_each_way_and_the_end() {
         let stats = TunnelStats {
             client_to_upstream: 1,
             upstream_to_client: 2,
             duration: Duration::from_millis(1500),
             ended_by: End::Error(ErrorKind::ConnectionReset),
         };
-        assert_eq!(
-            access_line("evil\r\nFAKE LINE:443", &stats),
-            "CONNECT evil\\r\\nFAKE LINE:443 up=1 down=2 time=1.500s end=error: connection reset"
-        );
+        assert_eq!(summary(&stats), "up=1 down=2 end=error: connection reset");
     }
 }

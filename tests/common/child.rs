@@ -26,19 +26,35 @@ impl RunningBinary {
     /// Starts `program` with `args` and waits (10 s at most) for its
     /// `listening on http://...` line.
     pub fn start(program: &str, args: &[&str]) -> RunningBinary {
-        Self::launch(program, args, false).0
+        Self::launch(program, args, &[], false).0
     }
 
     /// Like [`RunningBinary::start`], and keeps what the binary writes to
     /// stderr (its log, access lines included) for the test to read.
     pub fn start_logged(program: &str, args: &[&str]) -> (RunningBinary, Log) {
-        let (running, log) = Self::launch(program, args, true);
+        Self::start_logged_with(program, args, &[])
+    }
+
+    /// Like [`RunningBinary::start_logged`], with environment variables
+    /// such as `RUST_LOG`.
+    pub fn start_logged_with(
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (RunningBinary, Log) {
+        let (running, log) = Self::launch(program, args, env, true);
         (running, log.expect("stderr is captured"))
     }
 
-    fn launch(program: &str, args: &[&str], capture_log: bool) -> (RunningBinary, Option<Log>) {
+    fn launch(
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        capture_log: bool,
+    ) -> (RunningBinary, Option<Log>) {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(if capture_log {
