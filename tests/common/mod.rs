@@ -9,7 +9,9 @@
 //! - [`tempdir`]: scratch directories (rule files), removed afterwards;
 //! - [`data`]: deterministic test bodies;
 //! - [`cache_kit`]: a hand-moved clock, HTTP dates and scratch directories for cache tests;
-//! - [`tunnel`]: an echo server to CONNECT to, and tunnel helpers (stage 4).
+//! - [`tunnel`]: an echo server to CONNECT to, and tunnel helpers (stage 4);
+//! - [`wire`]: transcripts of what went over the wire, for failure messages,
+//!   and the panic hook that prints them.
 //!
 //! Everything listens on 127.0.0.1 port 0 and hands out the address after
 //! binding, so no test ever sleeps waiting for a server to come up, and every
@@ -26,6 +28,7 @@ pub mod origin;
 pub mod proxy;
 pub mod tempdir;
 pub mod tunnel;
+pub mod wire;
 
 pub use cache_kit::{CacheDir, http_date, manual_clock, test_cache};
 pub use child::{Finished, RunningBinary, run_to_exit};
