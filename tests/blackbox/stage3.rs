@@ -48,8 +48,10 @@ fn a_fresh_response_is_served_from_the_cache() {
 #[test]
 fn a_no_store_response_is_not_served_from_the_cache() {
     run(3, |target| {
+        // Fresh for a minute, were it not for no-store, which wins.
         let origin = Origin::start(|r| {
-            Reply::ok(format!("answer {}", r.connection)).header("Cache-Control", "no-store")
+            Reply::ok(format!("answer {}", r.connection))
+                .header("Cache-Control", "no-store, max-age=60")
         });
         let proxy = target.start(&Default::default());
         let (_, second) = fetch_twice(&proxy, &origin.url("/private"));
