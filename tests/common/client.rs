@@ -10,7 +10,7 @@
 //! Each connection logs what it sent and received (see [`super::wire`]), so
 //! that a failure can show the exchange: the client's own panics ("no
 //! response", "incomplete response") carry its transcript, and so do the
-//! `expect_*` assertions on a [`Response`].
+//! `expect_*` assertions on a [`Response`] (in [`super::expect`]).
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -18,7 +18,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::expect::Wire;
 use super::origin::find_header;
+pub use super::request::{Req, authority_of};
 use super::wire::{self, SharedLog};
 
 /// The read and write timeout of every client socket.
@@ -56,24 +58,6 @@ pub struct Response {
     pub wire: Wire,
 }
 
-/// The log of the connection a response came on; shown by the `expect_*`
-/// assertions when they fail.
-#[derive(Clone)]
-pub struct Wire(SharedLog);
-
-impl Wire {
-    /// The connection's transcript so far.
-    pub fn transcript(&self) -> String {
-        wire::transcript(&self.0)
-    }
-}
-
-impl fmt::Debug for Wire {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Wire")
-    }
-}
-
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
@@ -106,54 +90,6 @@ impl Response {
     /// `200 OK`, say.
     pub fn status_line(&self) -> String {
         format!("{} {}", self.status, self.reason)
-    }
-
-    /// Panics with `what` and the transcript of the connection.
-    #[track_caller]
-    pub fn fail(&self, what: impl fmt::Display) -> ! {
-        panic!("{what}\n{}", self.wire.transcript())
-    }
-
-    /// Panics with `what` and the transcript unless `ok`.
-    #[track_caller]
-    pub fn expect(&self, ok: bool, what: impl fmt::Display) -> &Self {
-        if !ok {
-            self.fail(what);
-        }
-        self
-    }
-
-    #[track_caller]
-    pub fn expect_status(&self, status: u16) -> &Self {
-        self.expect(
-            self.status == status,
-            format_args!("expected status {status}, got {}", self.status_line()),
-        )
-    }
-
-    /// `value` None: the field must be absent.
-    #[track_caller]
-    pub fn expect_header(&self, name: &str, value: Option<&str>) -> &Self {
-        let found = self.header(name);
-        self.expect(
-            found == value,
-            format_args!("expected {name}: {value:?}, got {found:?}"),
-        )
-    }
-
-    #[track_caller]
-    pub fn expect_body(&self, body: &[u8]) -> &Self {
-        if self.body != body {
-            let first = self.body.iter().zip(body).position(|(a, b)| a != b);
-            let at = first.unwrap_or(self.body.len().min(body.len()));
-            self.fail(format_args!(
-                "the body is not what the origin sent: {} bytes arrived of the {} expected, \
-                 the first difference at byte {at}",
-                self.body.len(),
-                body.len()
-            ));
-        }
-        self
     }
 }
 
@@ -494,7 +430,7 @@ impl Client {
             framing,
             trailers,
             complete,
-            wire: Wire(self.log.clone()),
+            wire: Wire::new(self.log.clone()),
         })
     }
 
@@ -625,125 +561,6 @@ impl Client {
         let quiet = matches!(self.stream.peek(&mut scratch), Err(ref e) if is_timeout(e));
         self.set_read_timeout(IO_TIMEOUT);
         quiet
-    }
-}
-
-/// The authority (`host:port`) of an `http://` URL.
-pub fn authority_of(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(&rest[..end])
-}
-
-#[derive(Clone, Debug)]
-enum ReqBody {
-    Length(Vec<u8>),
-    Chunked(Vec<Vec<u8>>),
-}
-
-/// A request to send, built field by field. `Req::get(url)` gives
-/// `GET url HTTP/1.1` with a Host taken from the URL.
-#[derive(Clone, Debug)]
-pub struct Req {
-    pub method: String,
-    pub target: String,
-    version: String,
-    host: Option<String>,
-    headers: Vec<(String, String)>,
-    body: Option<ReqBody>,
-}
-
-impl Req {
-    pub fn new(method: &str, target: &str) -> Req {
-        Req {
-            method: method.to_string(),
-            target: target.to_string(),
-            version: "HTTP/1.1".into(),
-            host: authority_of(target).map(str::to_string),
-            headers: Vec::new(),
-            body: None,
-        }
-    }
-
-    pub fn get(target: &str) -> Req {
-        Req::new("GET", target)
-    }
-
-    /// `HTTP/1.0`, say.
-    pub fn version(mut self, version: &str) -> Req {
-        self.version = version.to_string();
-        self
-    }
-
-    pub fn host(mut self, host: &str) -> Req {
-        self.host = Some(host.to_string());
-        self
-    }
-
-    pub fn no_host(mut self) -> Req {
-        self.host = None;
-        self
-    }
-
-    pub fn header(mut self, name: &str, value: &str) -> Req {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// A body with its Content-Length (also for an empty body).
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Req {
-        self.body = Some(ReqBody::Length(body.into()));
-        self
-    }
-
-    /// A chunked body, one chunk per element.
-    pub fn chunked(mut self, chunks: Vec<Vec<u8>>) -> Req {
-        self.body = Some(ReqBody::Chunked(chunks));
-        self
-    }
-
-    /// The head: request line, Host, the fields, the framing field.
-    pub fn head_bytes(&self) -> Vec<u8> {
-        let mut head = format!("{} {} {}\r\n", self.method, self.target, self.version);
-        if let Some(host) = &self.host {
-            head.push_str(&format!("Host: {host}\r\n"));
-        }
-        for (name, value) in &self.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        match &self.body {
-            Some(ReqBody::Length(body)) => {
-                head.push_str(&format!("Content-Length: {}\r\n", body.len()))
-            }
-            Some(ReqBody::Chunked(_)) => head.push_str("Transfer-Encoding: chunked\r\n"),
-            None => {}
-        }
-        head.push_str("\r\n");
-        head.into_bytes()
-    }
-
-    /// The body as it goes on the wire.
-    pub fn body_bytes(&self) -> Vec<u8> {
-        match &self.body {
-            None => Vec::new(),
-            Some(ReqBody::Length(body)) => body.clone(),
-            Some(ReqBody::Chunked(chunks)) => {
-                let mut out = Vec::new();
-                for chunk in chunks.iter().filter(|c| !c.is_empty()) {
-                    out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-                    out.extend_from_slice(chunk);
-                    out.extend_from_slice(b"\r\n");
-                }
-                out.extend_from_slice(b"0\r\n\r\n");
-                out
-            }
-        }
-    }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.head_bytes();
-        out.extend_from_slice(&self.body_bytes());
-        out
     }
 }
 

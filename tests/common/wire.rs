@@ -16,13 +16,7 @@
 //!   the transcript of their connection into the panic message;
 //! - any other panic in test code (a plain `assert_eq!`) gets the
 //!   transcripts of the connections its thread used last, printed by the
-//!   panic hook that [`install_panic_hook`] sets.
-//!
-//! The same hook folds a panic in the proxy's own code on a thread other
-//! than a test's, such as a worker meeting a starter's `todo!()`, into one
-//! line instead of a message and a backtrace per thread: those panics are
-//! the proxy's symptoms, and the test's own failure says what they caused.
-//! `WEBPROXY_FULL_PANICS=1` turns the folding off.
+//!   panic hook in [`super::panics`].
 //!
 //! [`Response::expect_status`]: super::client::Response::expect_status
 
@@ -30,9 +24,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::panic::{self, PanicHookInfo};
-use std::sync::{Arc, Mutex, Once, Weak};
-use std::thread;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// How many bytes of one run of reads a transcript shows.
@@ -50,7 +42,7 @@ const RECENT_CONNECTIONS: usize = 8;
 /// The connections a panic in test code shows.
 const SHOWN_CONNECTIONS: usize = 2;
 /// The text that marks a message that already carries a transcript.
-const MARK: &str = "--- wire transcript";
+pub const MARK: &str = "--- wire transcript";
 
 /// One thing that happened on a client connection.
 #[derive(Clone, Debug)]
@@ -183,7 +175,7 @@ thread_local! {
 
 /// A new, registered log for a connection to `proxy`.
 pub fn new_log(proxy: SocketAddr) -> SharedLog {
-    install_panic_hook();
+    super::panics::install_panic_hook();
     CONNECTIONS.with(|c| {
         let (count, recent) = &mut *c.borrow_mut();
         *count += 1;
@@ -256,14 +248,14 @@ pub trait OriginRecord: Send + Sync {
 /// transcripts say what it received. A weak reference: an origin that was
 /// dropped is left out.
 pub fn register_origin(origin: Weak<dyn OriginRecord>) {
-    install_panic_hook();
+    super::panics::install_panic_hook();
     ORIGINS.with(|o| o.borrow_mut().push(origin));
 }
 
 /// Adds a paragraph that this thread's transcripts end with, such as which
 /// proxy binary was under test and what it last logged.
 pub fn add_context(describe: impl Fn() -> String + 'static) {
-    install_panic_hook();
+    super::panics::install_panic_hook();
     CONTEXT.with(|c| c.borrow_mut().push(Box::new(describe)));
 }
 
@@ -287,7 +279,7 @@ pub fn transcript(log: &SharedLog) -> String {
 
 /// The transcripts of the connections this thread used last, or None when
 /// it used none and started no origin.
-fn transcripts_here() -> Option<String> {
+pub fn transcripts_here() -> Option<String> {
     let recent: Vec<SharedLog> = CONNECTIONS.with(|c| {
         let (_, recent) = &*c.borrow();
         recent
@@ -456,7 +448,7 @@ fn as_curl(proxy: SocketAddr, sent: &[u8]) -> Option<String> {
     if method != "GET" || version != "HTTP/1.1" || parts.next().is_some() {
         return None;
     }
-    let authority = super::client::authority_of(url)?;
+    let authority = super::request::authority_of(url)?;
     if !url.starts_with("http://") || url.contains(['\'', '\\']) {
         return None;
     }
@@ -554,55 +546,4 @@ fn seconds(d: Duration) -> String {
     } else {
         format!("{:.1} s", d.as_secs_f64())
     }
-}
-
-/// Sets the panic hook described in the module documentation, once per
-/// test binary.
-pub fn install_panic_hook() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("WEBPROXY_FULL_PANICS").is_some_and(|v| v != "0") {
-            return;
-        }
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if in_test_code(info) {
-                previous(info);
-                let message = info.payload_as_str().unwrap_or("");
-                if !message.contains(MARK)
-                    && let Some(transcripts) = transcripts_here()
-                {
-                    eprint!("{transcripts}");
-                }
-            } else {
-                eprintln!("{}", one_line(info));
-            }
-        }));
-    });
-}
-
-/// Test code is the test files and this harness; everything else is the
-/// proxy's code (the library, or a student's starter).
-fn in_test_code(info: &PanicHookInfo<'_>) -> bool {
-    info.location()
-        .is_none_or(|l| l.file().starts_with("tests/") || l.file().starts_with("tests\\"))
-}
-
-/// `thread 'worker-3' panicked at exercises/stage2/pool.rs:159:5: not yet
-/// implemented: ...`, on one line.
-fn one_line(info: &PanicHookInfo<'_>) -> String {
-    let current = thread::current();
-    let name = current.name().unwrap_or("<unnamed>");
-    let place = info.location().map_or(String::from("?"), |l| {
-        let file = l.file().strip_prefix("src/../").unwrap_or(l.file());
-        format!("{file}:{}:{}", l.line(), l.column())
-    });
-    let message = info
-        .payload_as_str()
-        .unwrap_or("(a panic without a message)");
-    let mut first = message.lines().next().unwrap_or("").to_string();
-    if message.lines().nth(1).is_some() {
-        first.push_str(" ...");
-    }
-    format!("thread '{name}' panicked at {place}: {first}")
 }
