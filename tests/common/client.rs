@@ -6,13 +6,22 @@
 //! Several responses can be read from one connection, so persistent and
 //! pipelined connections can be checked. Every socket has a read and a write
 //! timeout, so a proxy that hangs fails the test instead of hanging it.
+//!
+//! Each connection logs what it sent and received (see [`super::wire`]), so
+//! that a failure can show the exchange: the client's own panics ("no
+//! response", "incomplete response") carry its transcript, and so do the
+//! `expect_*` assertions on a [`Response`] (in [`super::expect`]).
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::expect::Wire;
 use super::origin::find_header;
+pub use super::request::{Req, authority_of};
+use super::wire::{self, SharedLog};
 
 /// The read and write timeout of every client socket.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,6 +54,8 @@ pub struct Response {
     /// False when the connection ended before the framing said the body
     /// was over.
     pub complete: bool,
+    /// The connection it came on, for transcripts.
+    pub wire: Wire,
 }
 
 impl Response {
@@ -75,6 +86,11 @@ impl Response {
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case("close"))
     }
+
+    /// `200 OK`, say.
+    pub fn status_line(&self) -> String {
+        format!("{} {}", self.status, self.reason)
+    }
 }
 
 /// Why no response could be read.
@@ -85,8 +101,10 @@ pub enum ReadError {
     Closed,
     /// The bytes were not an HTTP response.
     Malformed(String),
-    /// A timeout or another socket error.
+    /// A timeout or another socket error before any byte of a response.
     Io(io::Error),
+    /// A timeout or another socket error after part of a response.
+    Cut(io::Error),
 }
 
 impl From<io::Error> for ReadError {
@@ -115,6 +133,7 @@ pub struct Client {
     stream: TcpStream,
     buf: Vec<u8>,
     pos: usize,
+    log: SharedLog,
 }
 
 impl Client {
@@ -128,7 +147,19 @@ impl Client {
             stream,
             buf: Vec::new(),
             pos: 0,
+            log: wire::new_log(addr),
         }
+    }
+
+    /// What went over this connection so far, for a failure message.
+    pub fn transcript(&self) -> String {
+        wire::transcript(&self.log)
+    }
+
+    /// Panics with `what` and the transcript of this connection.
+    #[track_caller]
+    pub fn fail(&self, what: impl fmt::Display) -> ! {
+        panic!("{what}\n{}", self.transcript())
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -142,18 +173,30 @@ impl Client {
     }
 
     /// Sends `bytes`; panics if the proxy is gone.
+    #[track_caller]
     pub fn send(&mut self, bytes: impl AsRef<[u8]>) {
-        self.try_send(bytes).expect("send to the proxy");
+        if let Err(e) = self.try_send(bytes) {
+            self.fail(format_args!("cannot send to the proxy: {e}"));
+        }
     }
 
     /// Sends `bytes`, for tests where the proxy may stop reading early.
     pub fn try_send(&mut self, bytes: impl AsRef<[u8]>) -> io::Result<()> {
-        self.stream.write_all(bytes.as_ref())?;
-        self.stream.flush()
+        let bytes = bytes.as_ref();
+        wire::sent(&self.log, bytes);
+        let result = self
+            .stream
+            .write_all(bytes)
+            .and_then(|()| self.stream.flush());
+        if let Err(e) = &result {
+            wire::failed(&self.log, format!("sending failed: {e}"));
+        }
+        result
     }
 
     /// Sends `bytes` in writes of `piece` bytes with `pause` between them,
     /// so the proxy receives them in many reads.
+    #[track_caller]
     pub fn send_in_pieces(&mut self, bytes: impl AsRef<[u8]>, piece: usize, pause: Duration) {
         for (i, part) in bytes.as_ref().chunks(piece.max(1)).enumerate() {
             if i > 0 && !pause.is_zero() {
@@ -164,6 +207,7 @@ impl Client {
     }
 
     /// Sends a request and reads its (final or interim) response.
+    #[track_caller]
     pub fn request(&mut self, req: &Req) -> Response {
         self.send(req.to_bytes());
         self.read_response_to(&req.method)
@@ -181,13 +225,38 @@ impl Client {
             self.pos = 0;
         }
         let mut scratch = [0u8; 64 * 1024];
-        match self.stream.read(&mut scratch) {
+        let result = self.stream.read(&mut scratch);
+        self.log_read(&result, &scratch);
+        match result {
             Ok(n) => {
                 self.buf.extend_from_slice(&scratch[..n]);
                 Ok(n)
             }
             Err(e) if is_reset(&e) => Ok(0),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Notes the outcome of a read in the connection's log.
+    fn log_read(&self, result: &io::Result<usize>, scratch: &[u8]) {
+        match result {
+            Ok(0) => wire::closed(&self.log),
+            Ok(n) => wire::received(&self.log, &scratch[..*n]),
+            Err(e) if is_reset(e) => wire::reset(&self.log),
+            Err(e) if is_timeout(e) => {
+                let waited = self.stream.read_timeout().ok().flatten();
+                wire::silence(&self.log, waited.unwrap_or_default());
+            }
+            Err(e) => wire::failed(&self.log, format!("reading failed: {e}")),
+        }
+    }
+
+    /// How long a read waits, for messages.
+    fn read_timeout_text(&self) -> String {
+        match self.stream.read_timeout().ok().flatten() {
+            Some(t) if t.subsec_millis() == 0 => format!("{} s", t.as_secs()),
+            Some(t) => format!("{:.1} s", t.as_secs_f64()),
+            None => "ever".into(),
         }
     }
 
@@ -235,22 +304,45 @@ impl Client {
 
     /// Reads a response to a GET-like request and insists that it is
     /// complete.
+    #[track_caller]
     pub fn read_response(&mut self) -> Response {
         self.read_response_to("GET")
     }
 
     /// Reads a response to a `method` request (HEAD responses have no
     /// body) and insists that it is complete.
+    #[track_caller]
     pub fn read_response_to(&mut self, method: &str) -> Response {
         match self.try_read_response(method) {
             Ok(r) if r.complete => r,
-            Ok(r) => panic!(
-                "incomplete response: {} {:?}, {} of its body bytes arrived",
-                r.status,
-                r.framing,
-                r.body.len()
-            ),
-            Err(e) => panic!("no response: {e:?}"),
+            Ok(r) => {
+                let framing = match r.framing {
+                    Framing::Length(n) => format!("Content-Length: {n}"),
+                    Framing::Chunked => "a chunked body".into(),
+                    _ => format!("{:?}", r.framing),
+                };
+                self.fail(format_args!(
+                    "incomplete response: {} with {framing}, cut off after {} body bytes",
+                    r.status_line(),
+                    r.raw_body.len()
+                ))
+            }
+            Err(ReadError::Closed) => {
+                self.fail("no response: the connection ended before a response began")
+            }
+            Err(ReadError::Io(e)) if is_timeout(&e) => self.fail(format_args!(
+                "no response within {}",
+                self.read_timeout_text()
+            )),
+            Err(ReadError::Io(e)) => self.fail(format_args!("no response: {e}")),
+            Err(ReadError::Cut(e)) if is_timeout(&e) => self.fail(format_args!(
+                "the response stopped: nothing more came for {}",
+                self.read_timeout_text()
+            )),
+            Err(ReadError::Cut(e)) => self.fail(format_args!("the response was cut off: {e}")),
+            Err(ReadError::Malformed(what)) => {
+                self.fail(format_args!("not an HTTP response: {what}"))
+            }
         }
     }
 
@@ -258,11 +350,27 @@ impl Client {
     pub fn try_read_response(&mut self, method: &str) -> Result<Response, ReadError> {
         // The head: status line and fields up to the empty line.
         let mut head = Vec::new();
-        let status_line = match self.line(&mut head)? {
-            Some(line) => line,
-            None if head.is_empty() => return Err(ReadError::Closed),
-            None => return Err(ReadError::Malformed("closed inside the status line".into())),
+        let status_line = match self.line(&mut head) {
+            Ok(Some(line)) => line,
+            Ok(None) if head.is_empty() => return Err(ReadError::Closed),
+            Ok(None) => return Err(ReadError::Malformed("closed inside the status line".into())),
+            Err(e) if head.is_empty() => return Err(ReadError::Io(e)),
+            Err(e) => return Err(ReadError::Cut(e)),
         };
+        self.read_rest(method, &status_line, head)
+            .map_err(|e| match e {
+                ReadError::Io(e) => ReadError::Cut(e),
+                e => e,
+            })
+    }
+
+    /// The rest of a response after its status line.
+    fn read_rest(
+        &mut self,
+        method: &str,
+        status_line: &str,
+        mut head: Vec<u8>,
+    ) -> Result<Response, ReadError> {
         let mut parts = status_line.splitn(3, ' ');
         let version = parts.next().unwrap_or("").to_string();
         let status: u16 = parts
@@ -322,6 +430,7 @@ impl Client {
             framing,
             trailers,
             complete,
+            wire: Wire::new(self.log.clone()),
         })
     }
 
@@ -386,27 +495,40 @@ impl Client {
 
     /// Reads exactly `n` raw bytes (bytes already buffered first), for
     /// tunnels and other non-HTTP traffic; panics if the stream ends first.
+    #[track_caller]
     pub fn read_bytes(&mut self, n: usize) -> Vec<u8> {
         let (mut out, mut raw) = (Vec::new(), Vec::new());
-        let whole = self.take(n as u64, &mut out, &mut raw).expect("read");
-        assert!(whole, "the stream ended after {} of {n} bytes", out.len());
-        out
+        match self.take(n as u64, &mut out, &mut raw) {
+            Ok(true) => out,
+            Ok(false) => self.fail(format_args!(
+                "the stream ended after {} of {n} bytes",
+                out.len()
+            )),
+            Err(e) => self.fail(format_args!(
+                "reading {n} bytes failed after {}: {e}",
+                out.len()
+            )),
+        }
     }
 
     /// Reads everything until the proxy closes; panics on a timeout.
+    #[track_caller]
     pub fn read_to_close(&mut self) -> Vec<u8> {
         let mut out = self.buffered().to_vec();
         self.pos = self.buf.len();
         let mut raw = Vec::new();
-        while self
-            .take(u64::MAX, &mut out, &mut raw)
-            .expect("read until the proxy closes")
-        {}
-        out
+        loop {
+            match self.take(u64::MAX, &mut out, &mut raw) {
+                Ok(true) => {}
+                Ok(false) => return out,
+                Err(e) => self.fail(format_args!("reading until the proxy closes: {e}")),
+            }
+        }
     }
 
     /// Asserts that the proxy closes the connection (end of stream or
     /// reset) without sending anything more, within the read timeout.
+    #[track_caller]
     pub fn assert_closed(&mut self) {
         assert!(
             self.buffered().is_empty(),
@@ -414,15 +536,17 @@ impl Client {
             String::from_utf8_lossy(self.buffered())
         );
         let mut scratch = [0u8; 4096];
-        match self.stream.read(&mut scratch) {
+        let result = self.stream.read(&mut scratch);
+        self.log_read(&result, &scratch);
+        match result {
             Ok(0) => {}
             Err(e) if is_reset(&e) => {}
-            Ok(n) => panic!(
+            Ok(n) => self.fail(format_args!(
                 "expected a close, got {:?}",
                 String::from_utf8_lossy(&scratch[..n])
-            ),
-            Err(e) if is_timeout(&e) => panic!("the connection is still open"),
-            Err(e) => panic!("expected a close, got {e}"),
+            )),
+            Err(e) if is_timeout(&e) => self.fail("expected a close: the connection is still open"),
+            Err(e) => self.fail(format_args!("expected a close, got {e}")),
         }
     }
 
@@ -440,126 +564,8 @@ impl Client {
     }
 }
 
-/// The authority (`host:port`) of an `http://` URL.
-pub fn authority_of(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(&rest[..end])
-}
-
-#[derive(Clone, Debug)]
-enum ReqBody {
-    Length(Vec<u8>),
-    Chunked(Vec<Vec<u8>>),
-}
-
-/// A request to send, built field by field. `Req::get(url)` gives
-/// `GET url HTTP/1.1` with a Host taken from the URL.
-#[derive(Clone, Debug)]
-pub struct Req {
-    pub method: String,
-    pub target: String,
-    version: String,
-    host: Option<String>,
-    headers: Vec<(String, String)>,
-    body: Option<ReqBody>,
-}
-
-impl Req {
-    pub fn new(method: &str, target: &str) -> Req {
-        Req {
-            method: method.to_string(),
-            target: target.to_string(),
-            version: "HTTP/1.1".into(),
-            host: authority_of(target).map(str::to_string),
-            headers: Vec::new(),
-            body: None,
-        }
-    }
-
-    pub fn get(target: &str) -> Req {
-        Req::new("GET", target)
-    }
-
-    /// `HTTP/1.0`, say.
-    pub fn version(mut self, version: &str) -> Req {
-        self.version = version.to_string();
-        self
-    }
-
-    pub fn host(mut self, host: &str) -> Req {
-        self.host = Some(host.to_string());
-        self
-    }
-
-    pub fn no_host(mut self) -> Req {
-        self.host = None;
-        self
-    }
-
-    pub fn header(mut self, name: &str, value: &str) -> Req {
-        self.headers.push((name.to_string(), value.to_string()));
-        self
-    }
-
-    /// A body with its Content-Length (also for an empty body).
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Req {
-        self.body = Some(ReqBody::Length(body.into()));
-        self
-    }
-
-    /// A chunked body, one chunk per element.
-    pub fn chunked(mut self, chunks: Vec<Vec<u8>>) -> Req {
-        self.body = Some(ReqBody::Chunked(chunks));
-        self
-    }
-
-    /// The head: request line, Host, the fields, the framing field.
-    pub fn head_bytes(&self) -> Vec<u8> {
-        let mut head = format!("{} {} {}\r\n", self.method, self.target, self.version);
-        if let Some(host) = &self.host {
-            head.push_str(&format!("Host: {host}\r\n"));
-        }
-        for (name, value) in &self.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        match &self.body {
-            Some(ReqBody::Length(body)) => {
-                head.push_str(&format!("Content-Length: {}\r\n", body.len()))
-            }
-            Some(ReqBody::Chunked(_)) => head.push_str("Transfer-Encoding: chunked\r\n"),
-            None => {}
-        }
-        head.push_str("\r\n");
-        head.into_bytes()
-    }
-
-    /// The body as it goes on the wire.
-    pub fn body_bytes(&self) -> Vec<u8> {
-        match &self.body {
-            None => Vec::new(),
-            Some(ReqBody::Length(body)) => body.clone(),
-            Some(ReqBody::Chunked(chunks)) => {
-                let mut out = Vec::new();
-                for chunk in chunks.iter().filter(|c| !c.is_empty()) {
-                    out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-                    out.extend_from_slice(chunk);
-                    out.extend_from_slice(b"\r\n");
-                }
-                out.extend_from_slice(b"0\r\n\r\n");
-                out
-            }
-        }
-    }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.head_bytes();
-        out.extend_from_slice(&self.body_bytes());
-        out
-    }
-}
-
 /// Fetches `url` through the proxy at `proxy` on a new connection.
+#[track_caller]
 pub fn get(proxy: SocketAddr, url: &str) -> Response {
     Client::connect(proxy).request(&Req::get(url))
 }

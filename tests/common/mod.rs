@@ -5,11 +5,16 @@
 //! - [`origin`]: a scriptable origin server that records what it receives;
 //! - [`proxy`]: start a stage's proxy in-process on a free port;
 //! - [`client`]: a raw HTTP client that reads framed responses exactly;
+//! - [`request`]: the requests it sends, built field by field;
+//! - [`expect`]: assertions on a response that print the wire transcript;
 //! - [`child`]: run a stage binary and kill it whatever happens;
 //! - [`tempdir`]: scratch directories (rule files), removed afterwards;
 //! - [`data`]: deterministic test bodies;
 //! - [`cache_kit`]: a hand-moved clock, HTTP dates and scratch directories for cache tests;
-//! - [`tunnel`]: an echo server to CONNECT to, and tunnel helpers (stage 4).
+//! - [`tunnel`]: an echo server to CONNECT to, and tunnel helpers (stage 4);
+//! - [`wire`]: transcripts of what went over the wire, for failure messages;
+//! - [`panics`]: the panic hook that prints them, and folds the proxy's own
+//!   panics into one line.
 //!
 //! Everything listens on 127.0.0.1 port 0 and hands out the address after
 //! binding, so no test ever sleeps waiting for a server to come up, and every
@@ -22,10 +27,14 @@ pub mod cache_kit;
 pub mod child;
 pub mod client;
 pub mod data;
+pub mod expect;
 pub mod origin;
+pub mod panics;
 pub mod proxy;
+pub mod request;
 pub mod tempdir;
 pub mod tunnel;
+pub mod wire;
 
 pub use cache_kit::{CacheDir, http_date, manual_clock, test_cache};
 pub use child::{Finished, RunningBinary, run_to_exit};

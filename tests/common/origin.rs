@@ -17,9 +17,11 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use super::wire;
 
 /// How long an origin connection waits for the proxy to send something.
 const ORIGIN_IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,6 +79,27 @@ impl RecordedRequest {
 
     pub fn header_names(&self) -> Vec<&str> {
         self.headers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// The request as it would look on the wire (a chunked body as one
+    /// chunk), for transcripts.
+    pub fn to_wire(&self) -> Vec<u8> {
+        let mut out = format!("{}\r\n", self.request_line()).into_bytes();
+        for (name, value) in &self.headers {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        if self.chunked {
+            if !self.body.is_empty() {
+                out.extend_from_slice(format!("{:x}\r\n", self.body.len()).as_bytes());
+                out.extend_from_slice(&self.body);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"0\r\n\r\n");
+        } else {
+            out.extend_from_slice(&self.body);
+        }
+        out
     }
 
     /// Does the request ask to close the connection after the response?
@@ -353,9 +376,22 @@ struct State {
 }
 
 struct Shared {
+    addr: SocketAddr,
     state: Mutex<State>,
     changed: Condvar,
     handler: Box<Handler>,
+}
+
+impl wire::OriginRecord for Shared {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn received(&self) -> (usize, usize, Option<Vec<u8>>) {
+        let state = self.lock();
+        let last = state.requests.last().map(RecordedRequest::to_wire);
+        (state.requests.len(), state.connections, last)
+    }
 }
 
 impl Shared {
@@ -379,6 +415,7 @@ impl Origin {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the origin");
         let addr = listener.local_addr().expect("origin address");
         let shared = Arc::new(Shared {
+            addr,
             state: Mutex::new(State {
                 requests: Vec::new(),
                 connections: 0,
@@ -388,6 +425,9 @@ impl Origin {
             changed: Condvar::new(),
             handler: Box::new(handler),
         });
+        // Transcripts of this test's failures say what the origin received.
+        let record: Weak<dyn wire::OriginRecord> = Arc::downgrade(&shared) as Weak<Shared>;
+        wire::register_origin(record);
         let accept_shared = Arc::clone(&shared);
         let acceptor = thread::Builder::new()
             .name("origin-accept".into())
