@@ -44,7 +44,7 @@ use crate::body::Framing;
 use crate::cache::control::RequestDirectives;
 use crate::cache::freshness::{self, OriginFailure, Reuse};
 use crate::cache::not_modified::validators_agree;
-use crate::cache::{Cache, Capture, StoredResponse, key, policy};
+use crate::cache::{Cache, Capture, StoredResponse, conditional, invalidation, key, policy};
 use crate::conn::Conn;
 use crate::error::HttpError;
 use crate::forward::{self, Persist};
@@ -283,8 +283,8 @@ fn pass_through(ask: &Ask<'_>, client: &mut Conn) -> Result<Outcome, RelayError>
     let (request, cache) = (ask.request, ask.cache);
     let fields = forward::request_fields(&request.headers);
     let mut exchange = relay::send_request(client, request, ask.uri, &fields, ask.upstream)?;
-    if policy::invalidates(&request.method, exchange.head.status) {
-        for stale in policy::invalidation_keys(&ask.key, &exchange.head.headers) {
+    if invalidation::invalidates(&request.method, exchange.head.status) {
+        for stale in invalidation::invalidation_keys(&ask.key, &exchange.head.headers) {
             cache.invalidate(&stale);
         }
     }
@@ -316,7 +316,7 @@ fn validate(
     // The client's conditionals and Range stay here: the cache answers
     // them from what the origin says about the stored response.
     let mut fields = policy::own_request_fields(&request.headers);
-    let validators = policy::validation_fields(&stored);
+    let validators = conditional::validation_fields(&stored);
     let has_validator = !validators.is_empty();
     for f in &validators {
         fields.append(&f.name, f.value.clone());
@@ -471,7 +471,7 @@ fn serve_stored(
     now: SystemTime,
     status_value: &str,
 ) -> Result<Outcome, RelayError> {
-    let not_modified = policy::client_gets_not_modified(&request.headers, stored);
+    let not_modified = conditional::client_gets_not_modified(&request.headers, stored);
     let without_body = |status, reason, fields| Answer {
         status,
         reason,
@@ -479,7 +479,11 @@ fn serve_stored(
         body: Vec::new(),
     };
     let mut answer = if not_modified {
-        without_body(304, "Not Modified", policy::not_modified_fields(stored))
+        without_body(
+            304,
+            "Not Modified",
+            conditional::not_modified_fields(stored),
+        )
     } else if request.method == "HEAD" {
         // A HEAD response describes the body without sending it.
         let mut fields = stored.headers.clone();

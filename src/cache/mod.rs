@@ -38,10 +38,10 @@
 //! | §4.2.2 | heuristic freshness | [`freshness`] (`heuristic_lifetime`) |
 //! | §4.2.3 | age | [`freshness::age`] |
 //! | §4.2.4 | serving stale | [`freshness::reuse`], [`freshness::may_serve_stale_on_error`] |
-//! | §4.3.1, §4.3.2 | validation, answering conditionals | [`policy::validation_fields`], [`policy::client_gets_not_modified`] |
+//! | §4.3.1, §4.3.2 | validation, answering conditionals | [`conditional::validation_fields`], [`conditional::client_gets_not_modified`] |
 //! | §4.3.4 | freshening with a 304 | [`not_modified::validators_agree`], [`store::Cache::freshen`] |
 //! | §4.3.5 | freshening with a HEAD response | [`not_modified::head_agrees`], [`store::Cache::replace`], [`store::Cache::discard`] |
-//! | §4.4 | invalidation | [`policy::invalidates`], [`policy::invalidation_keys`], [`store::Cache::invalidate`] |
+//! | §4.4 | invalidation | [`invalidation::invalidates`], [`invalidation::invalidation_keys`], [`store::Cache::invalidate`] |
 //! | §5.1 | Age | [`freshness::age_value`], [`freshness::age_header_value`] |
 //! | §5.2 | Cache-Control | [`control`] |
 //! | §5.3 | Expires | [`freshness::freshness_lifetime`] |
@@ -66,6 +66,7 @@
 
 pub mod capture;
 pub mod clock;
+pub mod conditional;
 pub mod control;
 #[cfg(test)]
 mod dir_tests;
@@ -76,6 +77,7 @@ pub mod fnv;
     path = "../../exercises/stage3/freshness.rs"
 )]
 pub mod freshness;
+pub mod invalidation;
 pub mod key;
 pub mod not_modified;
 pub mod policy;
@@ -91,7 +93,8 @@ pub use freshness::{
     OriginFailure, Reuse, ReuseDecision, age_header_value, current_age, freshness_lifetime,
     may_serve_stale_on_error, reuse,
 };
+pub use invalidation::{invalidates, invalidation_keys};
 pub use key::cache_key;
-pub use policy::{NotStored, invalidates, invalidation_keys, storable};
+pub use policy::{NotStored, storable};
 pub use store::{Cache, CacheConfig, CacheStats};
 pub use variant::StoredResponse;

@@ -36,7 +36,7 @@ use crate::body::{self, BodyReader, Framing};
 use crate::cache::control::RequestDirectives;
 use crate::cache::not_modified::validators_agree;
 use crate::cache::variant::variant_id;
-use crate::cache::{Cache, Capture, StoredResponse, policy};
+use crate::cache::{Cache, Capture, StoredResponse, conditional, policy};
 use crate::forward;
 use crate::message::RequestHead;
 use crate::relay::{self, Timeouts};
@@ -161,7 +161,7 @@ impl Job {
     fn exchange(&self) -> Result<&'static str, String> {
         let cache = &*self.cache;
         let mut fields = policy::own_request_fields(&self.request.headers);
-        let validators = policy::validation_fields(&self.stored);
+        let validators = conditional::validation_fields(&self.stored);
         for f in &validators {
             fields.append(&f.name, f.value.clone());
         }
