@@ -483,7 +483,18 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             note,
             started,
         ) {
-            Persist::KeepAlive => client.idle_since = Instant::now(),
+            Persist::KeepAlive => {
+                client.idle_since = Instant::now();
+                // Fairness: a worker that kept serving the same eager client
+                // would leave every queued connection waiting behind it.
+                if shared.pool.waiting() > 0 {
+                    return if client.conn.buffered().is_empty() {
+                        park(&shared, client)
+                    } else {
+                        schedule(&shared, client)
+                    };
+                }
+            }
             Persist::Close => return client.conn.close(),
         }
     }
