@@ -149,12 +149,20 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed<ResponseHead>, String> {
             if used > MAX_HEAD_BYTES {
                 return Err("response head is larger than 64 KiB".into());
             }
+            // httparse takes any three digits, so `002` arrives as 2. We
+            // write the status back as a number, and `HTTP/1.1 2 OK` is no
+            // status line (RFC 9112 §4 wants three digits; RFC 9110 §15
+            // starts at 100), so such a response cannot be relayed.
+            let status = response.code.unwrap_or(502);
+            if status < 100 {
+                return Err(format!("malformed response head: status {status:03}"));
+            }
             let mut headers = Headers::from_httparse(response.headers);
             unfold_obsolete_lines(&mut headers);
             Ok(Parsed::Complete(
                 ResponseHead {
                     minor_version: response.version.unwrap_or(1),
-                    status: response.code.unwrap_or(502),
+                    status,
                     reason: response.reason.unwrap_or_default().to_string(),
                     headers,
                 },
@@ -261,6 +269,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    // Found by fuzzing (fuzz/ target response_head): httparse read `002` as
+    // status 2, which we would have relayed as the status line `HTTP/1.1 2`.
+    #[test]
+    fn response_status_below_100_is_malformed() {
+        for raw in [
+            &b"HTTP/1.1 002 OK\r\nContent-Length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 099 Early\r\n\r\n",
+            b"HTTP/1.0 000 Zero\r\n\r\n",
+        ] {
+            assert!(parse_response(raw).is_err(), "{raw:?}");
+        }
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            Ok(Parsed::Complete(ResponseHead { status: 100, .. }, _))
+        ));
     }
 
     #[test]
