@@ -418,6 +418,23 @@ mod tests {
         }
     }
 
+    // Found by fuzzing (fuzz/ target response_head): httparse read `002` as
+    // status 2, which we would have relayed as the status line `HTTP/1.1 2`.
+    #[test]
+    fn response_status_below_100_is_malformed() {
+        for raw in [
+            &b"HTTP/1.1 002 OK\r\nContent-Length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 099 Early\r\n\r\n",
+            b"HTTP/1.0 000 Zero\r\n\r\n",
+        ] {
+            assert!(parse_response(raw).is_err(), "{raw:?}");
+        }
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            Ok(Parsed::Complete(ResponseHead { status: 100, .. }, _))
+        ));
+    }
+
     #[test]
     fn doubtful_framing_ends_the_upstream_connection() {
         let reuse = |raw: &str| match parse_response(raw.as_bytes()) {

@@ -25,9 +25,6 @@
 //! httparse knows HTTP/1.0 and HTTP/1.1 only. A later 1.x version is read as
 //! HTTP/1.1, and any other major version gets a 505 (RFC 9110 §2.5, §15.6.6).
 
-// Until you write it, the method's receiver goes unused.
-#![allow(unused_variables)]
-
 use crate::error::HttpError;
 use crate::headers::Headers;
 
@@ -431,6 +428,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    // Found by fuzzing (fuzz/ target response_head): httparse read `002` as
+    // status 2, which we would have relayed as the status line `HTTP/1.1 2`.
+    #[test]
+    fn response_status_below_100_is_malformed() {
+        for raw in [
+            &b"HTTP/1.1 002 OK\r\nContent-Length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 099 Early\r\n\r\n",
+            b"HTTP/1.0 000 Zero\r\n\r\n",
+        ] {
+            assert!(parse_response(raw).is_err(), "{raw:?}");
+        }
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            Ok(Parsed::Complete(ResponseHead { status: 100, .. }, _))
+        ));
     }
 
     #[test]
