@@ -35,6 +35,7 @@ impl<R: BufRead> BodyReader<'_, R> {
         todo!("stage 1, exercise 3a: read_line")
     }
 
+    // ANCHOR: chunk_size
     /// Parses `1a2b;ext=1` into 0x1a2b. Sizes are hex and unbounded in the
     /// grammar (RFC 9112 §7.1), so we check for overflow rather than trust
     /// the sender.
@@ -55,6 +56,7 @@ impl<R: BufRead> BodyReader<'_, R> {
         //   error, never a panic or a wrapped-around small number.
         todo!("stage 1, exercise 3b: read_chunk_size")
     }
+    // ANCHOR_END: chunk_size
 
     /// Skips the trailer section after the last chunk. We do not forward
     /// trailers: they are optional metadata (RFC 9110 §6.5) and dropping

@@ -42,6 +42,7 @@ impl Index {
         todo!("stage 3, exercise 3a: put")
     }
 
+    // ANCHOR: evict
     /// Drops least recently used entries until the total fits `max_bytes`;
     /// returns their ids so their files can be removed after unlocking.
     pub(super) fn evict_to(&mut self, max_bytes: usize) -> Vec<u64> {
@@ -50,11 +51,13 @@ impl Index {
         // `stats.evicted`, and collect its id.
         todo!("stage 3, exercise 3b: evict_to")
     }
+    // ANCHOR_END: evict
 }
 // ANCHOR_END: index
 
 // ANCHOR: cache
 impl Cache {
+    // ANCHOR: lookup
     /// The stored response for `key` whose Vary values match this request,
     /// or `None`. When several variants match (the origin changed its Vary),
     /// the most recently received one wins (§4.1). Finding it counts as a use
@@ -69,7 +72,9 @@ impl Cache {
         // after the lock is gone.
         todo!("stage 3, exercise 3c: lookup")
     }
+    // ANCHOR_END: lookup
 
+    // ANCHOR: insert
     /// Stores `response` under `key`, replacing the same variant if present,
     /// and evicts least recently used entries to stay within `max_bytes`.
     /// Returns `false` (and stores nothing) if the entry alone is larger than
@@ -85,6 +90,7 @@ impl Cache {
         // every evicted one (that keeps `--cache-dir` in step).
         todo!("stage 3, exercise 3c: insert")
     }
+    // ANCHOR_END: insert
 
     /// Removes every variant stored under `key` (RFC 9111 §4.4); returns how
     /// many there were.

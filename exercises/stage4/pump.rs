@@ -26,16 +26,20 @@ pub(super) fn pump(from: &TcpStream, to: &TcpStream, pending: &[u8], activity: &
     //    send what came all to `to`. Every read that brings bytes is
     //    progress (`activity.progressed()`). A read that fills the buffer
     //    means a bulk transfer: double the buffer, up to `MAX_BUF_SIZE`.
+    // ANCHOR: half_close
     // 3. End of file: `from` has finished sending. Pass that on with
     //    `to.shutdown(Shutdown::Write)` and return, leaving the other
     //    direction running: the peer may still be waiting for its answer
     //    (half-close, RFC 9110 §9.3.6).
+    // ANCHOR_END: half_close
+    // ANCHOR: idle_check
     // 4. A read timeout (`is_timeout`) is not an error: the sockets have
     //    short timeouts so that this loop can look around. If the other
     //    direction has cut the tunnel (`activity.is_cut()`), stop. If
     //    nothing has moved either way for the idle timeout
     //    (`activity.idle_expired()`), cut it with `End::IdleTimeout`.
     //    Otherwise read again. `Interrupted` means just read again.
+    // ANCHOR_END: idle_check
     // 5. Any other error, here or in `send_all`, ends the whole tunnel:
     //    `activity.cut(reason, from, to)` shuts both sockets down, which
     //    also wakes the other direction.

@@ -32,7 +32,9 @@ pub enum HostPattern {
     /// `10.1.2.3` or `[::1]`: that address only.
     Address(IpAddr),
 }
+// ANCHOR_END: host_pattern
 
+// ANCHOR: accepts
 impl HostPattern {
     /// Whether the pattern accepts a host when its name was found as a
     /// label-aligned suffix of that host; `whole` means the suffix was the
@@ -46,7 +48,7 @@ impl HostPattern {
         }
     }
 }
-// ANCHOR_END: host_pattern
+// ANCHOR_END: accepts
 
 /// A parsed rule: which hosts, and optionally which paths on them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
