@@ -216,6 +216,34 @@ mod tests {
     }
 
     #[test]
+    fn vary_matches_absent_only_absent_and_never_star() {
+        // Stored for a request without Accept-Language, and one with "".
+        let vary = [("Vary", "Accept-Language, Accept")];
+        let absent = response(&vary, &[("Accept", "text/html")]);
+        assert_eq!(normalized_field(&headers(&[]), "accept-language"), None);
+        assert_eq!(
+            normalized_field(&headers(&[("Accept-Language", " ")]), "accept-language"),
+            Some(Vec::new())
+        );
+        assert!(vary_matches(&absent, &headers(&[("Accept", "text/html")])));
+        assert!(!vary_matches(
+            &absent,
+            &headers(&[("Accept", "text/html"), ("Accept-Language", "")])
+        ));
+        // Every listed field must match, not just one of them.
+        assert!(!vary_matches(&absent, &headers(&[("Accept", "image/png")])));
+        assert!(!vary_matches(&absent, &headers(&[])));
+        // No Vary: any request matches.
+        assert!(vary_matches(
+            &response(&[], &[]),
+            &headers(&[("Accept", "x")])
+        ));
+        // `*` never matches, even among other names, even the same request.
+        let star = response(&[("Vary", "Accept, *")], &[("Accept", "x")]);
+        assert!(!vary_matches(&star, &headers(&[("Accept", "x")])));
+    }
+
+    #[test]
     fn variant_ids_keep_fields_apart() {
         let a = vec![("ab".to_string(), Some(b"c".to_vec()))];
         let b = vec![("a".to_string(), Some(b"bc".to_vec()))];

@@ -65,11 +65,19 @@ thread_local! {
 /// on a background thread, and returns the address. The server is asked to
 /// stop when the calling test ends.
 pub fn start_with(serve: impl FnOnce(TcpListener, Shutdown) + Send + 'static) -> SocketAddr {
+    start_on("127.0.0.1:0", serve)
+}
+
+/// Like [`start_with`], listening on `bind`: `"[::1]:0"` for IPv6 clients.
+pub fn start_on(
+    bind: &str,
+    serve: impl FnOnce(TcpListener, Shutdown) + Send + 'static,
+) -> SocketAddr {
     // Logs are noise in test output; RUST_LOG=debug turns them on.
     if std::env::var_os("RUST_LOG").is_some() {
         webproxy::logging::init();
     }
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let listener = TcpListener::bind(bind).expect("bind the proxy");
     let addr = listener.local_addr().expect("proxy address");
     let shutdown = Shutdown::new();
     RUNNING.with(|running| running.borrow_mut().0.push(shutdown.clone()));
@@ -82,7 +90,12 @@ pub fn start_with(serve: impl FnOnce(TcpListener, Shutdown) + Send + 'static) ->
 
 /// Starts the stage 2 server with `handler`: how every later stage starts.
 pub fn start_server(config: Config, handler: impl Handler) -> SocketAddr {
-    start_with(move |listener, shutdown| {
+    start_server_on("127.0.0.1:0", config, handler)
+}
+
+/// Like [`start_server`], listening on `bind`.
+pub fn start_server_on(bind: &str, config: Config, handler: impl Handler) -> SocketAddr {
+    start_on(bind, move |listener, shutdown| {
         if let Err(e) = Server::new(config, handler).run(listener, shutdown) {
             panic!("server failed: {e}");
         }
@@ -119,6 +132,17 @@ pub fn start_stage5(
     tunnels: TunnelConfig,
     access: AccessConfig,
 ) -> SocketAddr {
+    start_stage5_on("127.0.0.1:0", config, cache, tunnels, access)
+}
+
+/// Like [`start_stage5`], listening on `bind`: `"[::1]:0"` for IPv6 clients.
+pub fn start_stage5_on(
+    bind: &str,
+    config: Config,
+    cache: Cache,
+    tunnels: TunnelConfig,
+    access: AccessConfig,
+) -> SocketAddr {
     let handler = AccessControl::new(access, Connect::new(tunnels, Caching::new(cache, Relay)));
-    start_server(config, handler)
+    start_server_on(bind, config, handler)
 }
