@@ -468,5 +468,4 @@ pub use ex_1_2::copy_body;
 // The tests are long (the chunked decoder has many ways to go wrong), so
 // they live in their own file.
 #[cfg(test)]
-#[path = "body_tests.rs"]
 mod tests;

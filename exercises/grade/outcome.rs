@@ -53,12 +53,8 @@ pub fn parse(output: &str) -> Outcome {
         if line.starts_with("running ") && line.ends_with(" tests") || *line == "running 1 test" {
             ran_tests = true;
         }
-        if let Some(rest) = line.strip_prefix("test ") {
-            if let Some(name) = rest.strip_suffix(" ... ok") {
-                outcome.results.insert(name.to_string(), true);
-            } else if let Some(name) = rest.strip_suffix(" ... FAILED") {
-                outcome.results.insert(name.to_string(), false);
-            }
+        if let Some((name, passed)) = test_result(line) {
+            outcome.results.insert(name.to_string(), passed);
         }
         if let Some(panic) = panic_at(&lines, i) {
             panics.push(panic);
@@ -90,6 +86,18 @@ pub fn parse(output: &str) -> Outcome {
     }
     outcome.other_panics = folded;
     outcome
+}
+
+/// `test NAME ... ok` or `... FAILED`, perhaps after other text: a thread
+/// writing to stderr outside libtest's capture can land mid-line.
+fn test_result(line: &str) -> Option<(&str, bool)> {
+    let at = line.rfind("test ")?;
+    let rest = &line[at + "test ".len()..];
+    if let Some(name) = rest.strip_suffix(" ... ok") {
+        Some((name, true))
+    } else {
+        rest.strip_suffix(" ... FAILED").map(|name| (name, false))
+    }
 }
 
 /// The panic that starts at line `i`, if one does:

@@ -455,5 +455,4 @@ fn load_into(
 
 // The tests are long, so they live in their own file.
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;
