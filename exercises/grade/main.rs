@@ -149,7 +149,7 @@ fn grade(root: &Path, stages: &[u32], exercises: &[Exercise]) -> Result<(), Stri
         }
         let outcome = outcome::parse(&run.output);
         let grade = Grade::of(exercise, &outcome);
-        print!(
+        println!(
             "{}",
             report::render(exercise, &outcome, &grade, run.timed_out)
         );
@@ -158,7 +158,6 @@ fn grade(root: &Path, stages: &[u32], exercises: &[Exercise]) -> Result<(), Stri
     if let Err(e) = scores.save() {
         eprintln!("grade: cannot remember the scores: {e}");
     }
-    println!();
     for &stage in stages {
         let all = course::load_stage(root, stage)?;
         let (got, of) = stage_total(&all, &scores);

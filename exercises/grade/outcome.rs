@@ -22,6 +22,8 @@ pub struct Outcome {
     pub results: BTreeMap<String, bool>,
     /// Failed test -> the first line of its own panic message.
     pub reasons: BTreeMap<String, String>,
+    /// Failed tests whose output shows a `todo!()` reached (on any thread).
+    pub blocked: Vec<String>,
     /// Panics on threads other than the tests' own, folded: one line per
     /// distinct (thread kind, place, message), with how many there were.
     pub other_panics: Vec<(String, usize)>,
@@ -49,7 +51,23 @@ pub fn parse(output: &str) -> Outcome {
     let lines: Vec<&str> = output.lines().collect();
     let mut ran_tests = false;
     let mut panics = Vec::new();
+    // The test whose captured output (`---- NAME stdout ----`) we are in.
+    let mut section: Option<String> = None;
     for (i, line) in lines.iter().enumerate() {
+        if let Some(name) = line
+            .strip_prefix("---- ")
+            .and_then(|l| l.strip_suffix(" stdout ----"))
+        {
+            section = Some(name.to_string());
+        } else if *line == "failures:" || line.starts_with("test result:") {
+            section = None;
+        }
+        if line.contains("not yet implemented: stage ")
+            && let Some(name) = &section
+            && !outcome.blocked.contains(name)
+        {
+            outcome.blocked.push(name.clone());
+        }
         if line.starts_with("running ") && line.ends_with(" tests") || *line == "running 1 test" {
             ran_tests = true;
         }
@@ -101,10 +119,17 @@ fn test_result(line: &str) -> Option<(&str, bool)> {
 }
 
 /// The panic that starts at line `i`, if one does:
-/// `thread 'NAME' panicked at PLACE:` and the message on the next line.
+/// `thread 'NAME' (ID) panicked at PLACE:` and the message on the next line
+/// (older versions of Rust print no `(ID)`).
 fn panic_at(lines: &[&str], i: usize) -> Option<Panic> {
     let rest = lines[i].strip_prefix("thread '")?;
-    let (thread, rest) = rest.split_once("' panicked at ")?;
+    let (thread, rest) = rest.split_once('\'')?;
+    let rest = rest.trim_start();
+    let rest = match rest.strip_prefix('(') {
+        Some(id) => id.split_once(") ")?.1,
+        None => rest,
+    };
+    let rest = rest.strip_prefix("panicked at ")?;
     let place = rest.strip_suffix(':')?;
     let message = lines.get(i + 1).map_or("", |m| m.trim());
     Some(Panic {
@@ -147,13 +172,19 @@ fn thread_kind(thread: &str) -> String {
     out
 }
 
-/// `not yet implemented: stage 3, exercise 3c: lookup` -> `3c lookup`.
+/// `not yet implemented: stage 3, exercise 3c: lookup` -> `3c lookup`; an
+/// exercise without parts gives the name alone.
 fn todo_reached(line: &str) -> Option<String> {
     let at = line.find("not yet implemented: stage ")?;
     let rest = &line[at + "not yet implemented: stage ".len()..];
     let (_, rest) = rest.split_once(", exercise ")?;
     let (part, name) = rest.split_once(": ")?;
-    Some(format!("{} {}", part.trim(), name.trim()))
+    let (part, name) = (part.trim(), name.trim());
+    if part.ends_with(|c: char| c.is_ascii_alphabetic()) {
+        Some(format!("{part} {name}"))
+    } else {
+        Some(name.to_string())
+    }
 }
 
 /// A compiler error in `--message-format short`: `FILE:L:C: error[E..]: ...`,
@@ -187,7 +218,7 @@ failures:
 
 ---- uri::tests::absolute_forms stdout ----
 
-thread 'uri::tests::absolute_forms' panicked at src/../exercises/stage1/parse_absolute.rs:37:5:
+thread 'uri::tests::absolute_forms' (1234) panicked at src/../exercises/stage1/parse_absolute.rs:37:5:
 not yet implemented: stage 1, exercise 1: parse_absolute
 note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace
 
@@ -205,7 +236,7 @@ failures:
 
 ---- a_fragment_is_not_sent_to_the_origin stdout ----
 
-thread 'worker-3' panicked at src/../exercises/stage2/pool.rs:40:5:
+thread 'worker-3' (77) panicked at src/../exercises/stage2/pool.rs:40:5:
 not yet implemented: stage 2, exercise 2b: worker_loop
 thread 'worker-7' panicked at src/../exercises/stage2/pool.rs:40:5:
 not yet implemented: stage 2, exercise 2b: worker_loop
@@ -227,7 +258,14 @@ test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 40 filtered out
         assert!(!outcome.passed("uri::tests::absolute_forms"));
         assert!(!outcome.passed("a_fragment_is_not_sent_to_the_origin"));
         assert!(!outcome.passed("never_ran"));
-        assert_eq!(outcome.blocked_by.as_deref(), Some("1 parse_absolute"));
+        assert_eq!(outcome.blocked_by.as_deref(), Some("parse_absolute"));
+        assert_eq!(
+            outcome.blocked,
+            [
+                "uri::tests::absolute_forms",
+                "a_fragment_is_not_sent_to_the_origin"
+            ]
+        );
         assert_eq!(
             outcome.reasons["a_fragment_is_not_sent_to_the_origin"],
             "no response: Closed"
@@ -274,6 +312,10 @@ error: could not compile `webproxy` (lib test) due to 1 previous error
         assert_eq!(
             todo_reached("x not yet implemented: stage 3, exercise 3c: lookup"),
             Some("3c lookup".into())
+        );
+        assert_eq!(
+            todo_reached("not yet implemented: stage 1, exercise 1: parse_absolute"),
+            Some("parse_absolute".into())
         );
         assert_eq!(todo_reached("not yet implemented"), None);
         assert_eq!(thread_kind("proxy-43911"), "proxy-N");

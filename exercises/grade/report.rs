@@ -8,7 +8,7 @@ use crate::outcome::Outcome;
 /// At most this many failing tests are listed by name; the rest are counted.
 const LISTED_FAILURES: usize = 5;
 /// Messages longer than this are cut: the test itself says the rest.
-const MESSAGE_WIDTH: usize = 110;
+const MESSAGE_WIDTH: usize = 160;
 
 /// The grade of one exercise.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,18 +73,33 @@ pub fn render(exercise: &Exercise, outcome: &Outcome, grade: &Grade, timed_out: 
         );
         return out;
     }
-    if let Some(todo) = &outcome.blocked_by {
-        let _ = writeln!(
-            out,
-            "  blocked by {todo}: the first todo!() the tests reached, in {}",
-            exercise.file
-        );
-    }
     let failed: Vec<&String> = exercise
         .graded_tests()
         .filter(|n| !outcome.passed(n))
         .collect();
-    for name in failed.iter().take(LISTED_FAILURES) {
+    if let Some(todo) = &outcome.blocked_by {
+        let stopped = failed
+            .iter()
+            .filter(|n| outcome.blocked.contains(n))
+            .count();
+        let _ = writeln!(
+            out,
+            "  blocked by {todo}: the first todo!() the tests reached, in {} \
+             ({stopped} of the {} failing tests reached one)",
+            exercise.file,
+            failed.len()
+        );
+    }
+    for (panic, count) in &outcome.other_panics {
+        let _ = writeln!(out, "  {count} \u{d7} {}", cut(panic));
+    }
+    // Tests that reached a todo!() are summed up above; the others say why.
+    let unexplained: Vec<&String> = failed
+        .iter()
+        .copied()
+        .filter(|n| !outcome.blocked.contains(n))
+        .collect();
+    for name in unexplained.iter().take(LISTED_FAILURES) {
         let why = match outcome.reasons.get(*name) {
             Some(reason) => cut(reason),
             None if outcome.results.contains_key(*name) => "failed".to_string(),
@@ -93,11 +108,12 @@ pub fn render(exercise: &Exercise, outcome: &Outcome, grade: &Grade, timed_out: 
         };
         let _ = writeln!(out, "  \u{2717} {name}: {why}");
     }
-    if failed.len() > LISTED_FAILURES {
-        let _ = writeln!(out, "  ... and {} more", failed.len() - LISTED_FAILURES);
-    }
-    for (panic, count) in &outcome.other_panics {
-        let _ = writeln!(out, "  {count} \u{d7} {}", cut(panic));
+    if unexplained.len() > LISTED_FAILURES {
+        let _ = writeln!(
+            out,
+            "  ... and {} more",
+            unexplained.len() - LISTED_FAILURES
+        );
     }
     if timed_out {
         let _ = writeln!(
@@ -106,7 +122,10 @@ pub fn render(exercise: &Exercise, outcome: &Outcome, grade: &Grade, timed_out: 
             crate::run::timeout_secs()
         );
     }
-    let first = failed.first().map_or("NAME", |n| n.as_str());
+    let first = unexplained
+        .first()
+        .or(failed.first())
+        .map_or("NAME", |n| n.as_str());
     let _ = writeln!(
         out,
         "  one test alone: {}",
@@ -207,11 +226,13 @@ mod tests {
             text.contains("0/1 passed, wire tests 0/2 passed, 0/6 points"),
             "{text}"
         );
-        assert!(text.contains("blocked by 1 parse_absolute"), "{text}");
+        assert!(text.contains("blocked by parse_absolute"), "{text}");
         assert!(
-            text.contains("\u{2717} wire_a: no response: Closed"),
+            text.contains("(1 of the 3 failing tests reached one)"),
             "{text}"
         );
+        // wire_a reached the todo!(): summed up above, not listed.
+        assert!(!text.contains("\u{2717} wire_a"), "{text}");
         assert!(text.contains("\u{2717} wire_b: did not run"), "{text}");
         assert!(text.contains(
             "1 \u{d7} thread 'proxy-N' panicked at exercises/stage1/parse_absolute.rs:37"

@@ -53,6 +53,8 @@ pub fn run_tests(root: &Path, exercise: &Exercise) -> io::Result<Run> {
         .current_dir(root)
         .env("CARGO_TERM_COLOR", "never")
         .env_remove("RUST_LOG")
+        // One line per panic is what the report folds; backtraces are noise.
+        .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(writer.try_clone()?)
         .stderr(writer)
