@@ -4,7 +4,7 @@
 //! reference `pump` and `send_all` in `src/tunnel/relay.rs`, and everything
 //! around them is the reference code: this file is a child module of
 //! `tunnel::relay`, so `use super::*` reaches `Activity`, `End`,
-//! `is_timeout` and the buffer sizes. `pump` is `pub(super)` so that
+//! `is_timeout`, `grown` and `BUF_SIZE`. `pump` is `pub(super)` so that
 //! `relay` (written) can call it. Hints: `exercises/stage4/HINTS.md`;
 //! grade it with `cargo run --bin grade -- 4`.
 
@@ -25,7 +25,8 @@ pub(super) fn pump(from: &TcpStream, to: &TcpStream, pending: &[u8], activity: &
     // 2. Then loop: read from `from` into a buffer of `BUF_SIZE` bytes and
     //    send what came all to `to`. Every read that brings bytes is
     //    progress (`activity.progressed()`). A read that fills the buffer
-    //    means a bulk transfer: double the buffer, up to `MAX_BUF_SIZE`.
+    //    means a bulk transfer: `buf.resize(grown(buf.len(), n), 0)` lets
+    //    the buffer grow (`grown`, written, doubles it up to a limit).
     // ANCHOR: half_close
     // 3. End of file: `from` has finished sending. Pass that on with
     //    `to.shutdown(Shutdown::Write)` and return, leaving the other
