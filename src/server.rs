@@ -78,6 +78,8 @@ impl Default for Config {
 /// worker. Clients that send their next request at once (pipelines,
 /// benchmarks, page loads) then skip the waiting room's round trip.
 const LINGER: Duration = Duration::from_millis(2);
+/// How long a read waits when it should only take what has already arrived.
+const BRIEF: Duration = Duration::from_micros(100);
 
 /// The stage 2 server: connections in, requests handed to a [`Handler`].
 pub struct Server {
@@ -288,6 +290,19 @@ enum Next {
 }
 
 // ANCHOR: next_request
+/// How long the next read on a connection may wait. `LINGER` only for a
+/// client that has sent nothing of its next head (`partial` is false) while
+/// no other connection waits for a worker (`waiting` is 0); anything else
+/// gets `BRIEF`, just long enough to take what is there.
+#[cfg(not(feature = "ex-2-3"))]
+fn read_wait(partial: bool, waiting: usize) -> Duration {
+    if !partial && waiting == 0 {
+        LINGER
+    } else {
+        BRIEF
+    }
+}
+
 /// Looks for the next request on `client`: takes it from what is buffered,
 /// else reads once. A worker waits for bytes only briefly (`LINGER`), only
 /// for a client that has sent nothing of its next head yet, and only when
@@ -304,14 +319,9 @@ fn next_request(shared: &Shared, client: &mut Client) -> Next {
         if partial && client.head_since.is_none() {
             client.head_since = Some(Instant::now());
         }
-        let linger = !partial && shared.pool.waiting() == 0;
         // Handed over by the room, the socket has bytes: the read returns at
         // once. Otherwise it waits at most LINGER, or barely at all.
-        let wait = if linger {
-            LINGER
-        } else {
-            Duration::from_micros(100)
-        };
+        let wait = read_wait(partial, shared.pool.waiting());
         if client.conn.set_read_timeout(wait).is_err() {
             return Next::Close;
         }
@@ -335,7 +345,7 @@ fn next_request(shared: &Shared, client: &mut Client) -> Next {
 #[path = "../exercises/stage2/next_request.rs"]
 mod ex_2_3;
 #[cfg(feature = "ex-2-3")]
-use ex_2_3::next_request;
+use ex_2_3::{next_request, read_wait};
 
 /// Sends `client` to the waiting room until its next bytes, or its
 /// deadline: the idle timeout, or the time left for a head it started.
@@ -553,4 +563,19 @@ fn serve_page(
     let stats = shared.stats();
     let bytes = stats::write_page(&mut client.conn, page, &stats, &proxy).unwrap_or(0);
     log_access(client.peer, request, 200, bytes, started, Some("PAGE"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_lingers_only_for_an_idle_client_nobody_waits_behind() {
+        assert_eq!(read_wait(false, 0), LINGER);
+        // Part of a head has come: the rest waits in the room.
+        assert_eq!(read_wait(true, 0), BRIEF);
+        // Others wait for a worker: this one must not keep it.
+        assert_eq!(read_wait(false, 1), BRIEF);
+        assert_eq!(read_wait(true, 3), BRIEF);
+    }
 }
