@@ -158,6 +158,10 @@ fn an_object_larger_than_the_cache_is_refused_before_anything_is_evicted() {
     let s = c.stats();
     assert_eq!((s.too_large, s.evicted, s.entries), (1, 0, 2));
     assert_eq!(c.bytes(), 2 * one);
+    // An entry exactly the size of the budget fits, alone.
+    let whole = cache(one, 10 * one);
+    assert!(whole.insert("http://a.test:80/1", response(&[b'x'; 100], &[], &[], 0)));
+    assert_eq!(whole.bytes(), one);
     for kept in [1, 2] {
         assert!(
             c.lookup(&format!("http://a.test:80/{kept}"), &Headers::new())
@@ -221,6 +225,7 @@ fn invalidate_removes_every_variant() {
     assert_eq!(c.invalidate(key), 2);
     assert_eq!(c.invalidate(key), 0);
     assert_eq!(c.len(), 1);
+    assert_eq!(c.stats().invalidated, 2);
     assert!(c.lookup(key, &headers(&[("Accept", "a")])).is_none());
 }
 
