@@ -54,10 +54,12 @@ pub struct ResponseHead {
     pub headers: Headers,
 }
 
+// ANCHOR: wants_keep_alive
 impl RequestHead {
     /// Does the client want the connection kept open after this exchange?
     /// HTTP/1.1 is persistent unless it says `close`; HTTP/1.0 only when it
     /// asks for `keep-alive` (RFC 9112 §9.3).
+    #[cfg(not(feature = "ex-2-1"))]
     pub fn wants_keep_alive(&self) -> bool {
         if self.headers.has_token("Connection", "close") {
             return false;
@@ -65,6 +67,13 @@ impl RequestHead {
         self.minor_version >= 1 || self.headers.has_token("Connection", "keep-alive")
     }
 }
+// ANCHOR_END: wants_keep_alive
+
+// Exercise 2.1: with its feature, the student's `wants_keep_alive` replaces
+// the one above.
+#[cfg(feature = "ex-2-1")]
+#[path = "../exercises/stage2/keep_alive.rs"]
+mod ex_2_1;
 
 impl ResponseHead {
     /// May the connection carry another request after this response? The

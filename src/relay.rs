@@ -571,7 +571,14 @@ pub fn relay_response(
 
     let mut from = BodyReader::new(upstream, upstream_framing);
     let mut to = BodyWriter::new(client, framing);
-    let result = body::copy_body(&mut from, &mut to, tap);
+    // No body (a 204, a 304, a HEAD): nothing to copy, only the head to
+    // flush. Keeping the relay loop out of it also lets the tests of the
+    // request target pass before the loop (stage 1, exercise 2) is written.
+    let result = if upstream_framing == Framing::Empty {
+        to.finish().map(|()| 0).map_err(CopyError::Write)
+    } else {
+        body::copy_body(&mut from, &mut to, tap)
+    };
     let bytes = head_bytes + to.written;
     match result {
         Ok(_) => {

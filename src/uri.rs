@@ -324,6 +324,7 @@ fn is_reg_name_char(c: char) -> bool {
 
 // ANCHOR: parse_absolute
 /// Parses an absolute-form target such as `http://a.test:8080/x?y`.
+#[cfg(not(feature = "ex-1-1"))]
 pub fn parse_absolute(target: &str) -> Result<AbsoluteUri, HttpError> {
     let Some((scheme, rest)) = target.split_once("://") else {
         return Err(HttpError::bad_request(NOT_A_PROXY_REQUEST));
@@ -356,6 +357,16 @@ pub fn parse_absolute(target: &str) -> Result<AbsoluteUri, HttpError> {
     })
 }
 // ANCHOR_END: parse_absolute
+
+// ANCHOR: exercise_wiring
+// Exercise 1.1: with its feature, the student's `parse_absolute` replaces
+// the one above.
+#[cfg(feature = "ex-1-1")]
+#[path = "../exercises/stage1/parse_absolute.rs"]
+mod ex_1_1;
+#[cfg(feature = "ex-1-1")]
+pub use ex_1_1::parse_absolute;
+// ANCHOR_END: exercise_wiring
 
 // ANCHOR: authority_form
 /// Parses the authority-form of a CONNECT target (RFC 9112 §3.2.3):

@@ -12,6 +12,12 @@
 //! PATH relative to the chapter's directory, a backslash before `{{#` to
 //! escape a directive, and anchors written as `ANCHOR: name` /
 //! `ANCHOR_END: name` anywhere on a line.
+//!
+//! It also keeps the answers out of the chapters. A graded function's
+//! reference body is the item after `#[cfg(not(feature = "ex-N-K"))]` in
+//! `src/`; a chapter shows the exercise's starter instead (its file in
+//! `exercises/`), and only the solutions appendix (`book/src/solutions/`)
+//! includes the body, every body of its stage.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -291,6 +297,261 @@ fn every_book_include_names_an_existing_file_and_anchor() {
         "{} broken include(s) in the book:\n{}",
         problems.len(),
         problems.join("\n")
+    );
+}
+
+/// The lines (1-based, inclusive) that `selection` takes from `source`, as
+/// mdBook would; anchor marker lines are dropped from the output, but the
+/// range between them is what counts here.
+fn selected_lines(source: &str, selection: &Selection) -> (usize, usize) {
+    let lines: Vec<&str> = source.lines().collect();
+    match selection {
+        Selection::All => (1, lines.len()),
+        Selection::Lines { start, end } => (
+            start.unwrap_or(1),
+            end.unwrap_or(lines.len()).min(lines.len()),
+        ),
+        Selection::Anchor(name) => {
+            let start = lines
+                .iter()
+                .position(|l| anchor_name(l, "ANCHOR:") == Some(name))
+                .unwrap_or(lines.len());
+            let end = lines[start.min(lines.len())..]
+                .iter()
+                .position(|l| anchor_name(l, "ANCHOR_END:") == Some(name))
+                .map_or(lines.len(), |i| start + i);
+            (start + 1, end + 1)
+        }
+    }
+}
+
+/// A graded function's reference body: the lines strictly inside the braces
+/// of the item that follows `#[cfg(not(feature = "ex-N-K"))]`.
+#[derive(Debug, PartialEq, Eq)]
+struct GradedBody {
+    /// `ex-1-2`.
+    feature: String,
+    /// The function's name.
+    name: String,
+    /// First and last line of the body, 1-based.
+    lines: (usize, usize),
+}
+
+/// Finds the graded bodies of one source file.
+fn graded_bodies(source: &str) -> Vec<GradedBody> {
+    let marker = "#[cfg(not(feature = \"ex-";
+    let mut found = Vec::new();
+    let mut offset = 0;
+    while let Some(at) = source[offset..].find(marker) {
+        let start = offset + at;
+        offset = start + marker.len();
+        let feature_end = source[offset..].find('"').map_or(offset, |i| offset + i);
+        let feature = format!("ex-{}", &source[offset..feature_end]);
+        let Some(name) = source[offset..]
+            .find("fn ")
+            .map(|i| &source[offset + i + 3..])
+            .and_then(|rest| rest.split(['(', '<', ' ']).next())
+        else {
+            continue;
+        };
+        let Some(open) = source[offset..].find('{').map(|i| offset + i) else {
+            continue;
+        };
+        let Some(close) = closing_brace(source, open) else {
+            continue;
+        };
+        let line_of = |i: usize| source[..i].matches('\n').count() + 1;
+        found.push(GradedBody {
+            feature,
+            name: name.to_string(),
+            lines: (line_of(open) + 1, line_of(close) - 1),
+        });
+    }
+    found
+}
+
+/// The `}` that closes the `{` at `open`, skipping comments, strings and
+/// character literals (a `'{'` or a `"}"` must not count).
+fn closing_brace(source: &str, open: usize) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            // A character literal ('x', '\n', '{'); a lifetime ('a) has no
+            // closing quote two or three bytes on.
+            b'\'' if bytes.get(i + 2) == Some(&b'\'') => i += 2,
+            b'\'' if bytes.get(i + 1) == Some(&b'\\') && bytes.get(i + 3) == Some(&b'\'') => i += 3,
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Every graded body under `src/`, by file (relative to the repository).
+fn graded_sources(root: &Path) -> Vec<(PathBuf, Vec<GradedBody>)> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.join("src")];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).expect("list src/").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let source = fs::read_to_string(&path).expect("read a source file");
+                let bodies = graded_bodies(&source);
+                if !bodies.is_empty() {
+                    files.push((path, bodies));
+                }
+            }
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
+}
+
+/// For each include of `chapter` that reaches into a graded body: the
+/// include's line in the chapter, and the body.
+fn graded_includes<'a>(
+    chapter: &Path,
+    graded: &'a [(PathBuf, Vec<GradedBody>)],
+) -> Vec<(usize, &'a Path, &'a GradedBody)> {
+    let markdown = fs::read_to_string(chapter).expect("read a chapter");
+    let dir = chapter.parent().expect("a chapter has a directory");
+    let mut hits = Vec::new();
+    for include in find_includes(&markdown) {
+        let Ok(target) = dir.join(&include.path).canonicalize() else {
+            continue; // every_book_include_names_an_existing_file_and_anchor reports it
+        };
+        for (file, bodies) in graded {
+            if file.canonicalize().ok().as_ref() != Some(&target) {
+                continue;
+            }
+            let source = fs::read_to_string(file).expect("read a source file");
+            let (first, last) = selected_lines(&source, &include.selection);
+            for body in bodies {
+                if first <= body.lines.1 && body.lines.0 <= last {
+                    hits.push((include.line, file.as_path(), body));
+                }
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn chapters_show_starters_and_only_the_solutions_show_graded_bodies() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let book_src = root.join("book").join("src");
+    let solutions = book_src.join("solutions");
+    let graded = graded_sources(root);
+    assert!(
+        !graded.is_empty(),
+        "no #[cfg(not(feature = \"ex-..\"))] in src/"
+    );
+    let mut problems = Vec::new();
+    for chapter in markdown_files(&book_src) {
+        if chapter.starts_with(&solutions) {
+            continue;
+        }
+        for (line, file, body) in graded_includes(&chapter, &graded) {
+            problems.push(format!(
+                "{}:{line} shows the answer to {} (`{}` in {}): include the starter from \
+                 exercises/ instead; the body belongs in book/src/solutions/",
+                chapter.strip_prefix(root).unwrap_or(&chapter).display(),
+                body.feature,
+                body.name,
+                file.strip_prefix(root).unwrap_or(file).display(),
+            ));
+        }
+    }
+    // Each stage's solutions page shows every graded body of that stage.
+    let summary = fs::read_to_string(book_src.join("SUMMARY.md")).expect("read SUMMARY.md");
+    for stage in 1..=5 {
+        let page = solutions.join(format!("stage{stage}.md"));
+        if !summary.contains(&format!("solutions/stage{stage}.md")) {
+            problems.push(format!(
+                "SUMMARY.md does not list solutions/stage{stage}.md"
+            ));
+        }
+        let shown: Vec<&GradedBody> = if page.is_file() {
+            graded_includes(&page, &graded)
+                .into_iter()
+                .map(|(_, _, body)| body)
+                .collect()
+        } else {
+            problems.push(format!("{} does not exist", page.display()));
+            continue;
+        };
+        let prefix = format!("ex-{stage}-");
+        for (file, bodies) in &graded {
+            for body in bodies.iter().filter(|b| b.feature.starts_with(&prefix)) {
+                if !shown.contains(&body) {
+                    problems.push(format!(
+                        "book/src/solutions/stage{stage}.md does not show `{}` ({}, {})",
+                        body.name,
+                        body.feature,
+                        file.strip_prefix(root).unwrap_or(file).display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn finds_graded_bodies_and_their_lines() {
+    let source = "\
+fn free() {}
+/// Doc.
+#[cfg(not(feature = \"ex-1-2\"))]
+pub fn copy<R: Read>(
+    from: R,
+) -> u64 {
+    let brace = '{';
+    let text = \"}\";
+    // } in a comment
+    if true { 1 } else { 2 }
+}
+#[cfg(feature = \"ex-1-2\")]
+mod ex_1_2;
+";
+    let bodies = graded_bodies(source);
+    assert_eq!(
+        bodies,
+        vec![GradedBody {
+            feature: "ex-1-2".into(),
+            name: "copy".into(),
+            lines: (7, 10),
+        }]
+    );
+    assert_eq!(selected_lines(source, &Selection::All), (1, 13));
+    assert_eq!(
+        selected_lines(
+            "a\n// ANCHOR: x\nb\nc\n// ANCHOR_END: x\n",
+            &Selection::Anchor("x".into())
+        ),
+        (2, 5)
     );
 }
 

@@ -794,6 +794,19 @@ fn a_client_stalling_mid_request_gets_408() {
 }
 
 #[test]
+fn a_client_that_closes_in_the_middle_of_a_head_gets_400() {
+    let origin = Origin::fixed(Reply::ok("never"));
+    let proxy = proxy();
+    let mut client = Client::connect(proxy);
+    client.send(format!("GET {} HTTP/1.1\r\nHo", origin.url("/")));
+    client.shutdown_write();
+    let response = client.read_response();
+    assert_eq!(response.status, 400, "{}", response.body_text());
+    client.assert_closed();
+    assert_eq!(origin.connections(), 0);
+}
+
+#[test]
 fn a_half_closed_client_still_gets_its_response() {
     let origin = Origin::fixed(Reply::ok("for nc users"));
     let proxy = proxy();

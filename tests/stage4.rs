@@ -291,9 +291,12 @@ fn an_idle_tunnel_is_closed_after_the_idle_timeout() {
     let ports = echo.port().to_string();
     let proxy = start_stage4(test_config(), small_cache(), tunnels(&ports, 4, idle));
     let mut client = tunnel_to(proxy, &echo);
+    // The tunnel works: a tunnel that closes at once for another reason
+    // must not pass for one that timed out.
+    assert_echoes(&mut client, b"one round trip");
     let opened = Instant::now();
 
-    // Say nothing. The proxy must close within a bounded wait.
+    // Then say nothing. The proxy must close within a bounded wait.
     client.set_read_timeout(Duration::from_secs(5));
     client.assert_closed();
     let waited = opened.elapsed();

@@ -54,6 +54,7 @@ struct Setup<'a> {
     allow: Option<&'a str>,
     clients: ClientAcl,
     connect_ports: String,
+    /// Where the proxy listens.
     bind: &'a str,
 }
 
@@ -284,6 +285,37 @@ fn block_rules_match_whole_labels_not_substrings() {
 // ANCHOR_END: label_alignment
 
 #[test]
+fn exact_and_subdomain_rules_match_what_they_say() {
+    let f = Setup::block("=exact.test\n*.sub.test\n")
+        .allow("127.0.0.1\n")
+        .start();
+    let allow = f.allow.clone().expect("allow file");
+    // `=exact.test` is that name only; `*.sub.test` the names below it only.
+    for (host, rule, line) in [
+        ("exact.test", "=exact.test", 1),
+        ("a.sub.test", "*.sub.test", 2),
+        ("b.a.sub.test", "*.sub.test", 2),
+    ] {
+        let (mut client, response) = send(f.proxy, &Req::get(&format!("http://{host}/")));
+        assert_refused(
+            &mut client,
+            &response,
+            &blocked_body(host, rule, &f.block, line),
+        );
+    }
+    // What they do not block falls through to the allow list, which
+    // refuses it with another page.
+    for host in ["www.exact.test", "sub.test", "asub.test"] {
+        let (mut client, response) = send(f.proxy, &Req::get(&format!("http://{host}/")));
+        let body = format!(
+            "Forbidden by the proxy: {host} is not on the allow list ({}).\n",
+            allow.display()
+        );
+        assert_refused(&mut client, &response, &body);
+    }
+}
+
+#[test]
 fn other_spellings_of_a_blocked_address_are_blocked() {
     let origin = target_origin();
     let f = Setup::block("127.0.0.1\n").start();
@@ -459,6 +491,40 @@ fn clients_outside_the_acl_get_403_and_nothing_is_forwarded() {
     assert_eq!(origin.hits(), 1);
 }
 // ANCHOR_END: client_acl
+
+#[test]
+fn the_acl_judges_ipv6_clients_by_their_prefix() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    }
+    let origin = target_origin();
+    let url = origin.url("/v6");
+    // The client is ::1: inside ::/127 and ::1/128, outside ::2/127, ::/128
+    // and an IPv4 network.
+    for (acl, status) in [
+        ("::1/128", 200),
+        ("::/127", 200),
+        ("10.0.0.0/8,::2/127", 403),
+        ("::/128", 403),
+        ("127.0.0.0/8", 403),
+    ] {
+        let f = Setup::block("")
+            .clients(ClientAcl::parse(acl).expect("acl"))
+            .bind("[::1]:0")
+            .start();
+        let mut client = Client::connect(f.proxy);
+        let _ = client.try_send(Req::get(&url).to_bytes());
+        let response = client.read_response();
+        assert_eq!(
+            response.status,
+            status,
+            "clients {acl}: {}",
+            response.body_text()
+        );
+    }
+    assert_eq!(origin.hits(), 2);
+}
 
 /// Polls the proxy until a GET for `url` has `status`.
 fn wait_for_status(proxy: SocketAddr, url: &str, status: u16) -> bool {

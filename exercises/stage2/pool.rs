@@ -1,52 +1,23 @@
-// Starter code for stage 2, exercise 2 (see exercises/stage2/HINTS.md).
-// With `--features starter-stage2` this file replaces src/pool.rs. Left for
-// you: `Shared::push` (2a) and `worker_loop` (2b). Everything else is the
-// reference code.
-//! A fixed-size thread pool with a bounded queue.
+//! Stage 2, exercise 2: the bounded pool.
 //!
-//! The seed proxies start one thread per connection, without limit: a few
-//! thousand clients (or one hostile one) and the process runs out of memory
-//! or threads. Here a fixed number of workers take jobs from a queue whose
-//! length is capped, so the proxy's cost has a ceiling. When the queue is
-//! full, [`ThreadPool::try_execute`] says so at once and the caller refuses
-//! the work (with a 503) instead of piling it up.
-//!
-//! The shape follows the Rust Book's web-server chapter, with two changes:
-//! the queue is a `Mutex<VecDeque>` with a `Condvar`, so it can be bounded and
-//! asked how many jobs wait (the server uses that to be fair between
-//! persistent connections), and a [`PoolHandle`] lets a job schedule more work
-//! without keeping the pool alive. Dropping the [`ThreadPool`] shuts it down
-//! gracefully: queued jobs still run, then every worker is joined.
+//! With `--features ex-2-2`, the two functions in this file replace the
+//! reference `Shared::push` and `worker_loop` in `src/pool.rs`, and
+//! everything around them is the reference code: this file is a child
+//! module of `pool`, so `use super::*` reaches the private `Shared`,
+//! `Queue` and `Job`. They are `pub(super)` so that `src/pool.rs` can call
+//! them. Hints: `exercises/stage2/HINTS.md`; grade it with
+//! `cargo run --bin grade -- 2`.
 
-// Until you write them, some arguments and a field go unused.
-#![allow(unused_variables, dead_code)]
+// Until you write them, the arguments and the imports go unused.
+#![allow(unused_variables, unused_imports, dead_code)]
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::thread::{self, JoinHandle};
+use super::*;
 
-type Job = Box<dyn FnOnce() + Send + 'static>;
-
-struct Queue {
-    jobs: VecDeque<Job>,
-    shutting_down: bool,
-}
-
-struct Shared {
-    queue: Mutex<Queue>,
-    ready: Condvar,
-    capacity: usize,
-}
-
+// ANCHOR: push
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A job that panics runs outside the lock, so the lock can only be
-        // poisoned by a panic in this module; the queue is still consistent.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    // ANCHOR: bounded_queue
-    fn push(&self, job: Job) -> Result<(), Job> {
+    /// Queues `job`, or gives it back when the queue is full or the pool is
+    /// shutting down.
+    pub(super) fn push(&self, job: Job) -> Result<(), Job> {
         // TODO(exercise 2a): add `job` at the back of the queue, unless the
         // queue already holds `self.capacity` jobs or the pool is shutting
         // down: then give the job back at once, `Err(job)`, so the caller
@@ -58,87 +29,13 @@ impl Shared {
         // wait for the lock you still hold.
         todo!("stage 2, exercise 2a: push")
     }
-    // ANCHOR_END: bounded_queue
 }
-
-/// The pool. Dropping it waits for every queued job to finish.
-pub struct ThreadPool {
-    shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
-}
-
-/// A weak handle for submitting jobs from inside jobs.
-#[derive(Clone)]
-pub struct PoolHandle {
-    shared: Weak<Shared>,
-}
-
-/// The job was refused: the queue is full or the pool is shutting down.
-/// The job comes back so the caller can clean up what it owns.
-pub struct Rejected(pub Box<dyn FnOnce() + Send + 'static>);
-
-impl ThreadPool {
-    /// Starts `threads` workers (at least one) and a queue of at most
-    /// `queue_capacity` waiting jobs.
-    pub fn new(threads: usize, queue_capacity: usize) -> std::io::Result<ThreadPool> {
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                shutting_down: false,
-            }),
-            ready: Condvar::new(),
-            capacity: queue_capacity.max(1),
-        });
-        let mut workers = Vec::new();
-        for id in 0..threads.max(1) {
-            let shared = Arc::clone(&shared);
-            let worker = thread::Builder::new()
-                .name(format!("worker-{id}"))
-                .spawn(move || worker_loop(&shared))?;
-            workers.push(worker);
-        }
-        Ok(ThreadPool { shared, workers })
-    }
-
-    /// Queues `job`, or gives it back at once if the queue is full.
-    pub fn try_execute<F>(&self, job: F) -> Result<(), Rejected>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        self.shared.push(Box::new(job)).map_err(Rejected)
-    }
-
-    pub fn handle(&self) -> PoolHandle {
-        PoolHandle {
-            shared: Arc::downgrade(&self.shared),
-        }
-    }
-
-    pub fn threads(&self) -> usize {
-        self.workers.len()
-    }
-}
-
-impl PoolHandle {
-    /// Like [`ThreadPool::try_execute`]; also refused once the pool is gone.
-    pub fn try_execute<F>(&self, job: F) -> Result<(), Rejected>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        match self.shared.upgrade() {
-            Some(shared) => shared.push(Box::new(job)).map_err(Rejected),
-            None => Err(Rejected(Box::new(job))),
-        }
-    }
-
-    /// How many jobs are waiting for a worker right now.
-    pub fn waiting(&self) -> usize {
-        self.shared.upgrade().map_or(0, |s| s.lock().jobs.len())
-    }
-}
+// ANCHOR_END: push
 
 // ANCHOR: worker_loop
-fn worker_loop(shared: &Shared) {
+/// What every worker thread runs: take a job, run it, until the pool shuts
+/// down and its queue is empty.
+pub(super) fn worker_loop(shared: &Shared) {
     // TODO(exercise 2b): what every worker thread runs, until the pool shuts
     // down:
     //
@@ -159,73 +56,3 @@ fn worker_loop(shared: &Shared) {
     todo!("stage 2, exercise 2b: worker_loop")
 }
 // ANCHOR_END: worker_loop
-
-impl Drop for ThreadPool {
-    fn drop(&mut self) {
-        self.shared.lock().shutting_down = true;
-        self.shared.ready.notify_all();
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::mpsc;
-    use std::time::Duration;
-
-    #[test]
-    fn runs_jobs_and_drains_on_drop() {
-        let done = Arc::new(AtomicUsize::new(0));
-        let pool = ThreadPool::new(4, 100).unwrap();
-        for _ in 0..50 {
-            let done = Arc::clone(&done);
-            assert!(
-                pool.try_execute(move || {
-                    done.fetch_add(1, Ordering::SeqCst);
-                })
-                .is_ok()
-            );
-        }
-        drop(pool);
-        assert_eq!(done.load(Ordering::SeqCst), 50);
-    }
-
-    #[test]
-    fn full_queue_rejects_at_once() {
-        let pool = ThreadPool::new(1, 1).unwrap();
-        let (release, wait) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel();
-        pool.try_execute(move || {
-            started_tx.send(()).unwrap();
-            let _ = wait.recv_timeout(Duration::from_secs(10));
-        })
-        .ok()
-        .unwrap();
-        started.recv_timeout(Duration::from_secs(10)).unwrap();
-        assert!(pool.try_execute(|| {}).is_ok(), "one job fits in the queue");
-        assert_eq!(pool.handle().waiting(), 1);
-        assert!(pool.try_execute(|| {}).is_err(), "the second does not");
-        release.send(()).unwrap();
-    }
-
-    #[test]
-    fn a_panicking_job_keeps_the_worker() {
-        let pool = ThreadPool::new(1, 10).unwrap();
-        let (tx, rx) = mpsc::channel();
-        pool.try_execute(|| panic!("boom")).ok().unwrap();
-        pool.try_execute(move || tx.send(7).unwrap()).ok().unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 7);
-    }
-
-    #[test]
-    fn handle_fails_after_drop() {
-        let pool = ThreadPool::new(1, 10).unwrap();
-        let handle = pool.handle();
-        drop(pool);
-        assert!(handle.try_execute(|| {}).is_err());
-    }
-}

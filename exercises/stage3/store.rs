@@ -1,144 +1,41 @@
-// Starter code for stage 3, exercise 3 (see exercises/stage3/HINTS.md).
-// With `--features starter-stage3` this file replaces src/cache/store.rs.
-// Left for you: the LRU index (`Index::touch`, `remove`, `put`, `evict_to`)
-// and `Cache::lookup`, `insert`, `invalidate`. Everything else is the
-// reference code.
-//! The shared in-memory store: every worker thread looks responses up and
-//! stores them here, through one `Arc<Cache>`.
+//! Stage 3, exercise 3: the store, LRU under one short lock.
 //!
-//! What an entry is, and which request it may answer, is
-//! [`super::variant`]'s business; what a 304 changes in one is
-//! [`super::not_modified`]'s. This module keeps the entries: under one lock,
-//! within a byte budget, least recently used first out, optionally mirrored
-//! to a directory ([`super::disk`]). It follows RFC 9111 §4 (a lookup picks
-//! the newest matching variant, §4.1), §4.3.4 and §4.3.5 (freshening, by a
-//! 304 or a HEAD response, applies to the variant that was validated, and a
-//! variant shown out of date is discarded) and §4.4 (invalidation drops
-//! every variant of a key).
-//!
-//! ## Locking
-//!
-//! One `Mutex` guards the whole index (the entries, the per-key lists of
-//! variants and the LRU order). That is enough because of what happens
-//! *under* it: a hash lookup, a few pointer updates and an `Arc` clone, a
-//! microsecond or so. The body is never copied under the lock: a reader takes
-//! its `Arc<StoredResponse>` and writes the body to its socket after the lock
-//! is released, so a hundred clients fetching the same hot entry hold the lock
-//! one after another for microseconds each, not for the length of a download.
-//! A `RwLock` would not help, because every read is also a write (it moves the
-//! entry to the young end of the LRU order), and sharding the index would
-//! split the byte budget and the LRU order, which are global by nature. The
-//! store never does network I/O, and disk I/O happens after the index lock is
-//! released (see [`Cache::insert`]).
-//!
-//! ## Eviction
-//!
-//! Least recently used first, counted in bytes (the key, status line, header
-//! fields and body, see [`entry_bytes`]), so a few large bodies cannot hide
-//! behind an entry count. A read counts as a use. An object larger than
-//! `max_object_bytes` is never stored: while relaying,
-//! [`Capture`](super::capture::Capture) stops keeping a copy as soon as the
-//! body grows past that limit.
+//! With `--features ex-3-3`, the methods in this file replace the reference
+//! LRU index (`Index::touch`, `remove`, `put`, `evict_to`) and
+//! `Cache::lookup`, `insert` and `invalidate` in `src/cache/store.rs`, and
+//! everything around them is the reference code: this file is a child
+//! module of `cache::store`, so `use super::*` reaches the private `Index`,
+//! `Slot` and their fields, `Cache::lock` and `Cache::sync_file`. The
+//! `Index` methods are `pub(super)` so that `src/cache/store.rs` can call
+//! them. Hints: `exercises/stage3/HINTS.md`; grade it with
+//! `cargo run --bin grade -- 3`.
 
-// Until you write them, some arguments, fields, imports and helpers go unused.
+// Until you write them, the arguments and the imports go unused.
 #![allow(unused_variables, unused_imports, dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
-use std::io;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use super::*;
 
-use super::clock::Clock;
-use super::disk;
-use super::not_modified::{freshened, validators_agree};
-use super::variant::{StoredResponse, variant_id, vary_matches};
-use crate::headers::Headers;
-
-/// The bytes an entry counts for in the LRU budget: its key plus
-/// [`StoredResponse::size`].
-pub fn entry_bytes(key: &str, response: &StoredResponse) -> usize {
-    key.len() + response.size()
-}
-
-/// Size limits and persistence for [`Cache::new`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CacheConfig {
-    /// Total budget for all entries, in bytes.
-    pub max_bytes: usize,
-    /// Largest single entry we keep, counted like the total (key, status
-    /// line, header fields and body together, see [`entry_bytes`]).
-    pub max_object_bytes: usize,
-    /// `--cache-dir`: keep a copy of every entry on disk and reload it at start.
-    pub dir: Option<PathBuf>,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            max_bytes: 64 * 1024 * 1024,
-            max_object_bytes: 8 * 1024 * 1024,
-            dir: None,
-        }
-    }
-}
-
-/// Counters for tests and logs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CacheStats {
-    pub entries: usize,
-    pub bytes: usize,
-    /// Lookups that found a matching variant (fresh or not).
-    pub found: u64,
-    /// Lookups that found nothing to use.
-    pub missed: u64,
-    pub inserted: u64,
-    /// Inserts refused because the object was too large.
-    pub too_large: u64,
-    pub evicted: u64,
-    pub invalidated: u64,
-    /// Entries read back from the cache directory at start.
-    pub loaded: u64,
-}
-
-struct Slot {
-    key: String,
-    response: Arc<StoredResponse>,
-    bytes: usize,
-    tick: u64,
-}
-
-/// Everything behind the one lock.
-#[derive(Default)]
-struct Index {
-    slots: HashMap<u64, Slot>,
-    by_key: HashMap<String, Vec<u64>>,
-    /// Use order: tick of last use -> variant id. The first entry is the
-    /// least recently used one.
-    lru: BTreeMap<u64, u64>,
-    tick: u64,
-    bytes: usize,
-    stats: CacheStats,
-}
-
+// ANCHOR: index
 impl Index {
-    fn touch(&mut self, id: u64) {
+    /// Marks `id` as just used: it moves to the young end of the LRU order.
+    pub(super) fn touch(&mut self, id: u64) {
         // TODO(exercise 3a): `id` was just used: give it the next tick and
         // move it to the young end of `lru` (take its old tick out first).
         // Unknown ids are ignored.
         todo!("stage 3, exercise 3a: touch")
     }
 
-    fn remove(&mut self, id: u64) -> Option<Slot> {
+    /// Takes slot `id` out of the index, if it is there.
+    pub(super) fn remove(&mut self, id: u64) -> Option<Slot> {
         // TODO(exercise 3a): take slot `id` out of all three places that
         // know it (`slots`, `lru`, and its key's list in `by_key`, dropping
-        // that list when it becomes empty), and subtract its bytes. `None`
-        // if there was no such slot.
+        // that list when it becomes empty; the other variants of the key
+        // stay), and subtract its bytes. `None` if there was no such slot.
         todo!("stage 3, exercise 3a: remove")
     }
 
     /// Puts `response` in slot `id`, replacing whatever was there.
-    fn put(&mut self, id: u64, key: &str, response: Arc<StoredResponse>, bytes: usize) {
+    pub(super) fn put(&mut self, id: u64, key: &str, response: Arc<StoredResponse>, bytes: usize) {
         // TODO(exercise 3a): replace whatever slot `id` held (its bytes must
         // not be counted twice), record the new slot under its key, count
         // its bytes, and make it the most recently used.
@@ -148,7 +45,7 @@ impl Index {
     // ANCHOR: evict
     /// Drops least recently used entries until the total fits `max_bytes`;
     /// returns their ids so their files can be removed after unlocking.
-    fn evict_to(&mut self, max_bytes: usize) -> Vec<u64> {
+    pub(super) fn evict_to(&mut self, max_bytes: usize) -> Vec<u64> {
         // TODO(exercise 3b): while more than `max_bytes` are stored, remove
         // the least recently used entry (the first of `lru`), count it in
         // `stats.evicted`, and collect its id.
@@ -156,57 +53,10 @@ impl Index {
     }
     // ANCHOR_END: evict
 }
+// ANCHOR_END: index
 
-/// The shared HTTP cache. `Send + Sync`; share it with `Arc<Cache>`.
-pub struct Cache {
-    config: CacheConfig,
-    clock: Arc<dyn Clock>,
-    index: Mutex<Index>,
-    /// Serialises disk writes and removals so that the file for a variant
-    /// always ends up matching the latest in-memory state (see `sync_file`).
-    disk_lock: Mutex<()>,
-}
-
+// ANCHOR: cache
 impl Cache {
-    /// Creates the cache. With `config.dir`, creates the directory if needed
-    /// and reloads what a previous run stored there, within the size limits.
-    /// A directory that cannot be created, written or read is an error that
-    /// names it, now rather than a warning on every store later.
-    pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> io::Result<Cache> {
-        let mut index = Index::default();
-        if let Some(dir) = &config.dir {
-            let named = |what: &str, e: io::Error| {
-                io::Error::new(e.kind(), format!("{what} {}: {e}", dir.display()))
-            };
-            std::fs::create_dir_all(dir).map_err(|e| named("cannot create", e))?;
-            disk::check_writable(dir).map_err(|e| named("cannot write in", e))?;
-            let files = disk::load_dir(dir, config.max_object_bytes)
-                .map_err(|e| named("cannot read", e))?;
-            load_into(&mut index, dir, files, &config);
-        }
-        Ok(Cache {
-            config,
-            clock,
-            index: Mutex::new(index),
-            disk_lock: Mutex::new(()),
-        })
-    }
-
-    pub fn config(&self) -> &CacheConfig {
-        &self.config
-    }
-
-    pub fn clock(&self) -> &dyn Clock {
-        &*self.clock
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Index> {
-        // Nothing under this lock can panic halfway through an update in a
-        // way that breaks the index, so a poisoned lock is still usable; the
-        // proxy keeps serving instead of failing every later request.
-        self.index.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     // ANCHOR: lookup
     /// The stored response for `key` whose Vary values match this request,
     /// or `None`. When several variants match (the origin changed its Vary),
@@ -242,84 +92,6 @@ impl Cache {
     }
     // ANCHOR_END: insert
 
-    // ANCHOR: freshen
-    /// Applies a 304 Not Modified to the stored response it validated
-    /// (RFC 9111 §4.3.4): the 304's header fields replace the stored ones of
-    /// the same name, and the request/response times become those of the
-    /// validation, so the entry is fresh again. Returns the updated response
-    /// to serve, or `None` when the 304's validator names a different
-    /// representation than `old` (then the caller must fetch it anew).
-    ///
-    /// If `old` is no longer the stored variant because a newer response
-    /// replaced it meanwhile, the newer one is kept, and the freshened copy
-    /// is only returned for this request.
-    pub fn freshen(
-        &self,
-        key: &str,
-        old: &Arc<StoredResponse>,
-        validated: &Headers,
-        request_time: SystemTime,
-        response_time: SystemTime,
-    ) -> Option<Arc<StoredResponse>> {
-        if !validators_agree(&old.headers, validated) {
-            return None;
-        }
-        let updated = freshened(old, validated, request_time, response_time);
-        Some(self.replace(key, old, updated))
-    }
-
-    /// Stores `updated` in place of `old`, the variant it was made from
-    /// (by a 304, §4.3.4, or a HEAD response, §4.3.5), and returns it. If a
-    /// newer response replaced `old` meanwhile, that one is kept, and
-    /// `updated` only serves the request at hand.
-    pub fn replace(
-        &self,
-        key: &str,
-        old: &Arc<StoredResponse>,
-        updated: StoredResponse,
-    ) -> Arc<StoredResponse> {
-        let updated = Arc::new(updated);
-        let id = variant_id(key, &old.vary);
-        let bytes = entry_bytes(key, &updated);
-        let evicted = {
-            let mut index = self.lock();
-            let replace = match index.slots.get(&id) {
-                Some(slot) => Arc::ptr_eq(&slot.response, old),
-                None => true, // evicted meanwhile: store it again
-            };
-            if !replace || bytes > self.config.max_object_bytes || bytes > self.config.max_bytes {
-                return updated;
-            }
-            index.put(id, key, Arc::clone(&updated), bytes);
-            index.evict_to(self.config.max_bytes)
-        };
-        self.sync_file(id);
-        for gone in evicted {
-            self.sync_file(gone);
-        }
-        updated
-    }
-
-    /// Drops the variant `old` if it is still the stored one: a HEAD
-    /// response showed it out of date (§4.3.5), or a 304 made it one we may
-    /// not keep. Returns whether it was removed.
-    pub fn discard(&self, key: &str, old: &Arc<StoredResponse>) -> bool {
-        let id = variant_id(key, &old.vary);
-        let removed = {
-            let mut index = self.lock();
-            let current = index
-                .slots
-                .get(&id)
-                .is_some_and(|slot| Arc::ptr_eq(&slot.response, old));
-            current && index.remove(id).is_some()
-        };
-        if removed {
-            self.sync_file(id);
-        }
-        removed
-    }
-    // ANCHOR_END: freshen
-
     /// Removes every variant stored under `key` (RFC 9111 §4.4); returns how
     /// many there were.
     pub fn invalidate(&self, key: &str) -> usize {
@@ -328,362 +100,5 @@ impl Cache {
         // lock is released, and return how many there were.
         todo!("stage 3, exercise 3c: invalidate")
     }
-
-    pub fn stats(&self) -> CacheStats {
-        let index = self.lock();
-        let mut stats = index.stats.clone();
-        stats.entries = index.slots.len();
-        stats.bytes = index.bytes;
-        stats
-    }
-
-    /// Number of stored variants.
-    pub fn len(&self) -> usize {
-        self.lock().slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Bytes counted against `max_bytes`.
-    pub fn bytes(&self) -> usize {
-        self.lock().bytes
-    }
-
-    // ANCHOR: sync_file
-    /// Makes the file of variant `id` match memory: written if the variant is
-    /// stored, removed if not. Writers call this after releasing the index
-    /// lock, in any order; because each call reads the *current* state under
-    /// the disk lock, the last call always leaves the right file behind, even
-    /// when an insert and an eviction of the same variant race.
-    fn sync_file(&self, id: u64) {
-        let Some(dir) = &self.config.dir else {
-            return;
-        };
-        let _disk = self.disk_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let current = {
-            let index = self.lock();
-            index
-                .slots
-                .get(&id)
-                .map(|s| (s.key.clone(), Arc::clone(&s.response)))
-        };
-        let path = dir.join(disk::file_name(id));
-        match current {
-            Some((key, response)) => {
-                if let Err(e) = disk::write_atomic(dir, &path, &disk::encode(&key, &response)) {
-                    // The entry stays in memory; only persistence is lost.
-                    log::warn!("cache: cannot write {}: {e}", path.display());
-                }
-            }
-            None => disk::remove_quietly(&path),
-        }
-    }
-    // ANCHOR_END: sync_file
 }
-
-/// Fills a fresh index from the files found at start: newest response first
-/// until the byte budget is full; the files that do not fit are removed.
-fn load_into(
-    index: &mut Index,
-    dir: &std::path::Path,
-    mut files: Vec<disk::Loaded>,
-    config: &CacheConfig,
-) {
-    files.sort_by_key(|f| std::cmp::Reverse(f.response.response_time));
-    let mut kept = Vec::new();
-    let mut total = 0usize;
-    for f in files {
-        let bytes = entry_bytes(&f.key, &f.response);
-        if bytes > config.max_object_bytes || total + bytes > config.max_bytes {
-            log::info!(
-                "cache: {} does not fit the size limits, removed",
-                f.path.display()
-            );
-            disk::remove_quietly(&f.path);
-            continue;
-        }
-        total += bytes;
-        kept.push((f.key, f.response, bytes));
-    }
-    // Oldest first, so the newest responses end up most recently used.
-    for (key, response, bytes) in kept.into_iter().rev() {
-        let id = variant_id(&key, &response.vary);
-        index.put(id, &key, Arc::new(response), bytes);
-        index.stats.loaded += 1;
-    }
-    // The stage's startup line reports the count; this is the detail.
-    log::debug!(
-        "cache: loaded {} entries ({} bytes) from {}",
-        index.slots.len(),
-        index.bytes,
-        dir.display()
-    );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cache::clock::ManualClock;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    fn t(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
-    }
-
-    fn headers(lines: &[(&str, &str)]) -> Headers {
-        let mut h = Headers::new();
-        for (n, v) in lines {
-            h.append(n, *v);
-        }
-        h
-    }
-
-    fn response(
-        body: &[u8],
-        resp: &[(&str, &str)],
-        req: &[(&str, &str)],
-        at: u64,
-    ) -> StoredResponse {
-        StoredResponse::new(
-            200,
-            "OK",
-            headers(resp),
-            body.to_vec(),
-            &headers(req),
-            t(at),
-            t(at),
-        )
-    }
-
-    fn cache(max_bytes: usize, max_object_bytes: usize) -> Cache {
-        let config = CacheConfig {
-            max_bytes,
-            max_object_bytes,
-            dir: None,
-        };
-        Cache::new(config, Arc::new(ManualClock::new(t(0)))).unwrap()
-    }
-
-    #[test]
-    fn insert_then_lookup() {
-        let c = cache(10_000, 10_000);
-        assert!(c.lookup("http://a.test:80/", &Headers::new()).is_none());
-        assert!(c.insert("http://a.test:80/", response(b"hello", &[], &[], 0)));
-        let got = c.lookup("http://a.test:80/", &Headers::new()).unwrap();
-        assert_eq!(&*got.body, b"hello");
-        assert!(c.lookup("http://a.test:80/?q", &Headers::new()).is_none());
-        let s = c.stats();
-        assert_eq!((s.entries, s.found, s.missed, s.inserted), (1, 1, 2, 1));
-    }
-
-    #[test]
-    fn vary_keeps_variants_apart() {
-        let c = cache(10_000, 10_000);
-        let key = "http://a.test:80/v";
-        let vary = [("Vary", "Accept-Encoding")];
-        c.insert(
-            key,
-            response(b"gzip", &vary, &[("Accept-Encoding", "gzip")], 0),
-        );
-        c.insert(key, response(b"plain", &vary, &[], 1));
-        assert_eq!(c.len(), 2);
-        let gz = c
-            .lookup(key, &headers(&[("accept-encoding", "  gzip ")]))
-            .unwrap();
-        assert_eq!(&*gz.body, b"gzip");
-        let plain = c.lookup(key, &Headers::new()).unwrap();
-        assert_eq!(&*plain.body, b"plain");
-        assert!(
-            c.lookup(key, &headers(&[("Accept-Encoding", "br")]))
-                .is_none()
-        );
-        // An empty value is present, so it does not match "absent".
-        assert!(
-            c.lookup(key, &headers(&[("Accept-Encoding", "")]))
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn vary_star_never_matches() {
-        let stored = response(b"x", &[("Vary", "*")], &[], 0);
-        assert!(!vary_matches(&stored, &Headers::new()));
-        let c = cache(10_000, 10_000);
-        c.insert("http://a.test:80/", stored);
-        assert!(c.lookup("http://a.test:80/", &Headers::new()).is_none());
-    }
-
-    #[test]
-    fn same_variant_is_replaced() {
-        let c = cache(10_000, 10_000);
-        let key = "http://a.test:80/";
-        c.insert(key, response(b"old", &[], &[], 0));
-        c.insert(key, response(b"new", &[], &[], 5));
-        assert_eq!(c.len(), 1);
-        assert_eq!(&*c.lookup(key, &Headers::new()).unwrap().body, b"new");
-        let expected = entry_bytes(key, &response(b"new", &[], &[], 5));
-        assert_eq!(c.bytes(), expected);
-    }
-
-    // ANCHOR: lru_test
-    #[test]
-    fn lru_evicts_least_recently_used_and_reads_count_as_use() {
-        let one = entry_bytes("http://a.test:80/1", &response(&[b'x'; 100], &[], &[], 0));
-        // Room for exactly three entries of this size.
-        let c = cache(3 * one, one);
-        for i in 1..=3 {
-            assert!(c.insert(
-                &format!("http://a.test:80/{i}"),
-                response(&[b'x'; 100], &[], &[], i)
-            ));
-        }
-        // Reading /1 makes /2 the least recently used.
-        assert!(c.lookup("http://a.test:80/1", &Headers::new()).is_some());
-        c.insert("http://a.test:80/4", response(&[b'x'; 100], &[], &[], 4));
-        assert!(c.lookup("http://a.test:80/2", &Headers::new()).is_none());
-        for kept in [1, 3, 4] {
-            assert!(
-                c.lookup(&format!("http://a.test:80/{kept}"), &Headers::new())
-                    .is_some()
-            );
-        }
-        assert_eq!(c.bytes(), 3 * one);
-        assert_eq!(c.stats().evicted, 1);
-    }
-    // ANCHOR_END: lru_test
-
-    #[test]
-    fn objects_over_the_limit_are_not_stored() {
-        let small = entry_bytes("http://a.test:80/", &response(b"", &[], &[], 0));
-        let c = cache(100_000, small + 10);
-        assert!(c.insert("http://a.test:80/", response(&[0; 10], &[], &[], 0)));
-        assert!(!c.insert("http://a.test:80/", response(&[0; 11], &[], &[], 0)));
-        assert_eq!(c.stats().too_large, 1);
-        // The refused insert leaves the earlier entry alone.
-        assert_eq!(
-            c.lookup("http://a.test:80/", &Headers::new())
-                .unwrap()
-                .body
-                .len(),
-            10
-        );
-    }
-
-    #[test]
-    fn invalidate_removes_every_variant() {
-        let c = cache(10_000, 10_000);
-        let key = "http://a.test:80/x";
-        let vary = [("Vary", "Accept")];
-        c.insert(key, response(b"1", &vary, &[("Accept", "a")], 0));
-        c.insert(key, response(b"2", &vary, &[("Accept", "b")], 0));
-        c.insert("http://a.test:80/y", response(b"3", &[], &[], 0));
-        assert_eq!(c.invalidate(key), 2);
-        assert_eq!(c.invalidate(key), 0);
-        assert_eq!(c.len(), 1);
-        assert!(c.lookup(key, &headers(&[("Accept", "a")])).is_none());
-    }
-
-    #[test]
-    fn freshen_merges_headers_and_times() {
-        let c = cache(10_000, 10_000);
-        let key = "http://a.test:80/f";
-        let stored = response(
-            b"body",
-            &[
-                ("Date", "Tue, 14 Nov 2023 22:13:20 GMT"),
-                ("ETag", "\"v1\""),
-                ("Cache-Control", "max-age=60"),
-                ("X-Kept", "yes"),
-                ("Content-Length", "4"),
-                ("Age", "30"),
-            ],
-            &[],
-            0,
-        );
-        c.insert(key, stored);
-        let old = c.lookup(key, &Headers::new()).unwrap();
-        let not_modified = headers(&[
-            ("Date", "Tue, 14 Nov 2023 22:23:20 GMT"),
-            ("ETag", "\"v1\""),
-            ("cache-control", "max-age=120"),
-            ("Content-Length", "0"),
-            ("Connection", "close"),
-        ]);
-        let new = c.freshen(key, &old, &not_modified, t(600), t(601)).unwrap();
-        assert_eq!(new.headers.get_str("Cache-Control"), Some("max-age=120"));
-        assert_eq!(
-            new.headers.get_str("Date"),
-            Some("Tue, 14 Nov 2023 22:23:20 GMT")
-        );
-        assert_eq!(new.headers.get_str("X-Kept"), Some("yes"));
-        assert_eq!(new.headers.get_str("Content-Length"), Some("4"));
-        assert!(!new.headers.contains("Connection"));
-        assert!(!new.headers.contains("Age"), "the old Age must not survive");
-        assert_eq!(new.response_time, t(601));
-        assert_eq!(&*new.body, b"body");
-        // The store now holds the freshened copy.
-        let again = c.lookup(key, &Headers::new()).unwrap();
-        assert!(Arc::ptr_eq(&again, &new));
-        // Field order is kept: Date still comes first.
-        assert_eq!(new.headers.iter().next().unwrap().name, "Date");
-    }
-
-    #[test]
-    fn freshen_refuses_another_representation() {
-        let c = cache(10_000, 10_000);
-        let key = "http://a.test:80/f";
-        c.insert(key, response(b"b", &[("ETag", "\"v1\"")], &[], 0));
-        let old = c.lookup(key, &Headers::new()).unwrap();
-        let other = headers(&[("ETag", "\"v2\"")]);
-        assert!(c.freshen(key, &old, &other, t(1), t(1)).is_none());
-    }
-
-    #[test]
-    fn freshen_keeps_a_newer_response() {
-        let c = cache(10_000, 10_000);
-        let key = "http://a.test:80/f";
-        c.insert(key, response(b"old", &[], &[], 0));
-        let old = c.lookup(key, &Headers::new()).unwrap();
-        c.insert(key, response(b"newer", &[], &[], 5));
-        let served = c.freshen(key, &old, &Headers::new(), t(6), t(6)).unwrap();
-        assert_eq!(&*served.body, b"old");
-        assert_eq!(&*c.lookup(key, &Headers::new()).unwrap().body, b"newer");
-    }
-
-    #[test]
-    fn discard_drops_only_the_variant_it_was_given() {
-        let c = cache(10_000, 10_000);
-        let key = "http://a.test:80/d";
-        c.insert(key, response(b"old", &[], &[], 0));
-        let old = c.lookup(key, &Headers::new()).unwrap();
-        c.insert(key, response(b"newer", &[], &[], 5));
-        assert!(!c.discard(key, &old), "a newer response replaced it");
-        let newer = c.lookup(key, &Headers::new()).unwrap();
-        assert!(c.discard(key, &newer));
-        assert!(c.lookup(key, &Headers::new()).is_none());
-    }
-
-    #[test]
-    fn cache_is_shared_between_threads() {
-        let c = Arc::new(cache(1_000_000, 10_000));
-        let workers: Vec<_> = (0..4)
-            .map(|w| {
-                let c = Arc::clone(&c);
-                std::thread::spawn(move || {
-                    for i in 0..50 {
-                        let key = format!("http://a.test:80/{}", i % 10);
-                        if c.lookup(&key, &Headers::new()).is_none() {
-                            c.insert(&key, response(format!("{w}").as_bytes(), &[], &[], i));
-                        }
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            w.join().unwrap();
-        }
-        assert_eq!(c.len(), 10);
-    }
-}
+// ANCHOR_END: cache

@@ -78,6 +78,7 @@ pub fn date_value(r: &StoredResponse) -> SystemTime {
 // ANCHOR: freshness_lifetime
 /// How long, in seconds, the response stays fresh after the origin made it
 /// (RFC 9111 §4.2.1), as a shared cache sees it.
+#[cfg(not(feature = "ex-3-1"))]
 pub fn freshness_lifetime(r: &StoredResponse) -> u64 {
     let cc = ResponseDirectives::from_headers(&r.headers);
     // s-maxage is meant for shared caches like us, and wins over max-age.
@@ -108,6 +109,7 @@ pub fn freshness_lifetime(r: &StoredResponse) -> u64 {
 /// Last-Modified there is nothing to guess from and the lifetime is 0 (the
 /// response is stored, revalidated on next use, and can stand in when the
 /// origin is down).
+#[cfg(not(feature = "ex-3-1"))]
 fn heuristic_lifetime(r: &StoredResponse, cc: &ResponseDirectives) -> u64 {
     if !(is_heuristically_cacheable(r.status) || cc.public) {
         return 0;
@@ -118,6 +120,14 @@ fn heuristic_lifetime(r: &StoredResponse, cc: &ResponseDirectives) -> u64 {
     }
 }
 // ANCHOR_END: heuristic
+
+// Exercise 3.1: with its feature, the student's `freshness_lifetime` and
+// `heuristic_lifetime` replace the ones above.
+#[cfg(feature = "ex-3-1")]
+#[path = "../../exercises/stage3/freshness.rs"]
+mod ex_3_1;
+#[cfg(feature = "ex-3-1")]
+pub use ex_3_1::freshness_lifetime;
 
 /// The `Age` the response arrived with (§5.1): the first member of the first
 /// line, if it is a non-negative integer; otherwise the field is ignored

@@ -72,18 +72,12 @@ pub mod control;
 mod dir_tests;
 pub mod disk;
 pub mod fnv;
-#[cfg_attr(
-    feature = "starter-stage3",
-    path = "../../exercises/stage3/freshness.rs"
-)]
 pub mod freshness;
 pub mod invalidation;
 pub mod key;
 pub mod not_modified;
 pub mod policy;
-#[cfg_attr(feature = "starter-stage3", path = "../../exercises/stage3/store.rs")]
 pub mod store;
-#[cfg_attr(feature = "starter-stage3", path = "../../exercises/stage3/variant.rs")]
 pub mod variant;
 
 pub use capture::Capture;

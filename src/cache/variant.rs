@@ -102,6 +102,7 @@ impl fmt::Debug for StoredResponse {
 /// line trimmed, several lines joined with ", " (RFC 9110 §5.3 says that is
 /// the same field). `None` when the request has no such field: an absent
 /// field only matches an absent field.
+#[cfg(not(feature = "ex-3-2"))]
 pub fn normalized_field(headers: &Headers, name: &str) -> Option<Vec<u8>> {
     let mut lines = headers.get_all(name).peekable();
     lines.peek()?;
@@ -140,6 +141,7 @@ pub fn vary_values(
 /// Whether `stored` may answer a request with `request_headers` as far as
 /// Vary is concerned (§4.1). `Vary: *` stands for things outside the request
 /// headers (the client's address, the time of day...), so it never matches.
+#[cfg(not(feature = "ex-3-2"))]
 pub fn vary_matches(stored: &StoredResponse, request_headers: &Headers) -> bool {
     if stored.headers.has_token("vary", "*") {
         return false;
@@ -219,6 +221,14 @@ fn canonical_list(value: &[u8], caseless: bool) -> Vec<u8> {
     members.join(&b", "[..])
 }
 // ANCHOR_END: selecting_value
+
+// Exercise 3.2: with its feature, the student's `normalized_field` and
+// `vary_matches` replace the ones above.
+#[cfg(feature = "ex-3-2")]
+#[path = "../../exercises/stage3/vary.rs"]
+mod ex_3_2;
+#[cfg(feature = "ex-3-2")]
+pub use ex_3_2::{normalized_field, vary_matches};
 
 /// The stable number that identifies one variant, in memory and on disk.
 pub fn variant_id(key: &str, vary: &[(String, Option<Vec<u8>>)]) -> u64 {
@@ -314,6 +324,34 @@ mod tests {
         assert!(vary_matches(&stored, &same));
         let other = headers(&[("accept-language", "de"), ("accept-encoding", "gzip, br")]);
         assert!(!vary_matches(&stored, &other));
+    }
+
+    #[test]
+    fn vary_matches_absent_only_absent_and_never_star() {
+        // Stored for a request without Accept-Language, and one with "".
+        let vary = [("Vary", "Accept-Language, Accept")];
+        let absent = response(&vary, &[("Accept", "text/html")]);
+        assert_eq!(normalized_field(&headers(&[]), "accept-language"), None);
+        assert_eq!(
+            normalized_field(&headers(&[("Accept-Language", " ")]), "accept-language"),
+            Some(Vec::new())
+        );
+        assert!(vary_matches(&absent, &headers(&[("Accept", "text/html")])));
+        assert!(!vary_matches(
+            &absent,
+            &headers(&[("Accept", "text/html"), ("Accept-Language", "")])
+        ));
+        // Every listed field must match, not just one of them.
+        assert!(!vary_matches(&absent, &headers(&[("Accept", "image/png")])));
+        assert!(!vary_matches(&absent, &headers(&[])));
+        // No Vary: any request matches.
+        assert!(vary_matches(
+            &response(&[], &[]),
+            &headers(&[("Accept", "x")])
+        ));
+        // `*` never matches, even among other names, even the same request.
+        let star = response(&[("Vary", "Accept, *")], &[("Accept", "x")]);
+        assert!(!vary_matches(&star, &headers(&[("Accept", "x")])));
     }
 
     #[test]

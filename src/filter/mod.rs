@@ -17,16 +17,10 @@
 //! takes a parsed [`crate::uri::Host`].
 
 pub mod edit;
-#[cfg_attr(feature = "starter-stage5", path = "../../exercises/stage5/live.rs")]
 pub mod live;
 pub mod path;
-#[cfg_attr(
-    feature = "starter-stage5",
-    path = "../../exercises/stage5/patterns.rs"
-)]
 pub mod patterns;
 pub mod refusal;
-#[cfg_attr(feature = "starter-stage5", path = "../../exercises/stage5/rules.rs")]
 pub mod rules;
 
 pub use live::{LiveRules, Watcher};

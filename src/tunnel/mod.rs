@@ -36,9 +36,7 @@
 //! `threads`, and `ports` stands alone. Callers use the re-exports below.
 
 pub mod capacity;
-#[cfg_attr(feature = "starter-stage4", path = "../../exercises/stage4/ports.rs")]
 pub mod ports;
-#[cfg_attr(feature = "starter-stage4", path = "../../exercises/stage4/relay.rs")]
 pub mod relay;
 pub mod stats;
 mod threads;

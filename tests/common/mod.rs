@@ -40,7 +40,7 @@ pub use cache_kit::{CacheDir, http_date, manual_clock, test_cache};
 pub use child::{Finished, RunningBinary, run_to_exit};
 pub use client::{Client, ReadError, Req, Response, eventually, get};
 pub use data::{KIB, MIB, binary, text};
-pub use origin::{Origin, RecordedRequest, Reply, closed_port};
+pub use origin::{Gate, Origin, RecordedRequest, Reply, closed_port};
 pub use proxy::{
     bind, start_on, start_server, start_server_on, start_stage1, start_stage2, start_stage3,
     start_stage4, start_stage5, start_stage5_on, start_with, test_config, test_timeouts,

@@ -140,6 +140,42 @@ enum Body {
     Silent,
 }
 
+/// A gate a reply can stop at in the middle of its writes, until the test
+/// opens it: how a test proves that bytes reached the client before the
+/// origin had finished, without a sleep. A gate left shut opens by itself
+/// after the origin's I/O timeout, so no origin thread waits for ever.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate::default()
+    }
+
+    /// Lets every reply waiting at this gate go on.
+    pub fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let (open, changed) = &*self.0;
+        let deadline = Instant::now() + ORIGIN_IO_TIMEOUT;
+        let mut is_open = open.lock().unwrap_or_else(|e| e.into_inner());
+        while !*is_open {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            is_open = changed
+                .wait_timeout(is_open, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
 /// What the origin answers. Build one with a constructor, then adjust it:
 /// `Reply::ok("hi").header("Cache-Control", "max-age=60")`.
 #[derive(Clone, Debug)]
@@ -151,6 +187,8 @@ pub struct Reply {
     split: Option<usize>,
     pace: Duration,
     close: bool,
+    /// Stop after this many writes (the head is the first) until the gate opens.
+    gate: Option<(usize, Gate)>,
 }
 
 impl Reply {
@@ -163,6 +201,7 @@ impl Reply {
             split: None,
             pace: Duration::ZERO,
             close: false,
+            gate: None,
         }
     }
 
@@ -254,6 +293,13 @@ impl Reply {
     /// Pauses this long between writes (head, pieces, chunks).
     pub fn pace(mut self, pause: Duration) -> Reply {
         self.pace = pause;
+        self
+    }
+
+    /// Waits at `gate` after the first `writes` writes (the head is one,
+    /// then each piece: see [`Reply::split`]) until the test opens it.
+    pub fn hold_after(mut self, writes: usize, gate: &Gate) -> Reply {
+        self.gate = Some((writes, gate.clone()));
         self
     }
 
@@ -606,7 +652,7 @@ fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) {
             break;
         }
         let (writes, keep_open) = reply.render(&request);
-        if write_pieces(&mut writer, &writes, reply.pace).is_err() || !keep_open {
+        if write_pieces(&mut writer, &writes, &reply).is_err() || !keep_open {
             break;
         }
     }
@@ -614,10 +660,15 @@ fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) {
     let _ = writer.shutdown(Shutdown::Write);
 }
 
-fn write_pieces(out: &mut TcpStream, pieces: &[Vec<u8>], pace: Duration) -> io::Result<()> {
+fn write_pieces(out: &mut TcpStream, pieces: &[Vec<u8>], reply: &Reply) -> io::Result<()> {
     for (i, piece) in pieces.iter().enumerate() {
-        if i > 0 && !pace.is_zero() {
-            thread::sleep(pace);
+        if i > 0 && !reply.pace.is_zero() {
+            thread::sleep(reply.pace);
+        }
+        if let Some((after, gate)) = &reply.gate
+            && i == *after
+        {
+            gate.wait();
         }
         out.write_all(piece)?;
         out.flush()?;
