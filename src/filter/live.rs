@@ -471,6 +471,38 @@ mod tests {
     }
 
     #[test]
+    fn an_edit_in_a_later_second_is_noticed_by_size_or_time_alone() {
+        let dir = TempDir::new("settled");
+        let block = dir.write("block.txt", "a.example\n");
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let set_time = |at: SystemTime| {
+            let file = fs::File::options().write(true).open(&block).expect("open");
+            file.set_modified(at).expect("set mtime");
+        };
+        // Written long before it was read: the time alone can be trusted.
+        set_time(hour_ago);
+        let rules = LiveRules::load(std::slice::from_ref(&block), &[]).expect("load");
+        assert!(rules.reload_if_changed().is_none());
+
+        // The same size, a new time.
+        fs::write(&block, "b.example\n").expect("rewrite");
+        let half_hour_ago = hour_ago + Duration::from_secs(1800);
+        set_time(half_hour_ago);
+        match rules.reload_if_changed() {
+            Some(Ok(diff)) => assert_eq!(diff.added, ["block b.example"]),
+            other => panic!("the same-size edit was missed: {other:?}"),
+        }
+        // A new size, the same time.
+        fs::write(&block, "cc.example\n").expect("rewrite");
+        set_time(half_hour_ago);
+        match rules.reload_if_changed() {
+            Some(Ok(diff)) => assert_eq!(diff.added, ["block cc.example"]),
+            other => panic!("the edit that kept its time was missed: {other:?}"),
+        }
+        assert!(rules.reload_if_changed().is_none());
+    }
+
+    #[test]
     fn the_watcher_picks_up_changes_and_stops() {
         let dir = TempDir::new("watch");
         let block = dir.write("block.txt", "a.example\n");

@@ -367,17 +367,20 @@ fn a_slow_reader_makes_writes_wait_but_is_not_an_error() {
 }
 
 #[test]
-fn a_write_to_a_reset_peer_ends_the_tunnel_with_an_error_at_once() {
-    // The upstream goes away while the client still sends: the relay's
-    // writes fail. That is an error, not a timeout to sit out.
+fn a_write_to_a_peer_that_has_gone_ends_the_tunnel_with_an_error_at_once() {
+    // The upstream reads what it was sent and closes. The FIN goes on to
+    // the client (half-close), but the client keeps sending: the relay's
+    // writes to the upstream now fail. That is an error to end the tunnel
+    // on, not a timeout to sit out, nor an interruption to retry.
     let h = Harness::start(b"", IDLE);
     let mut client = h.client.try_clone().unwrap();
-    client.write_all(b"unread").unwrap();
-    // Closed with bytes unread: the kernel answers with a reset.
-    let mut buf = [0; 6];
-    assert_eq!(h.upstream.peek(&mut buf).unwrap(), 6);
+    client.write_all(b"hello").unwrap();
+    let mut upstream = h.upstream.try_clone().unwrap();
+    let mut hello = [0u8; 5];
+    upstream.read_exact(&mut hello).unwrap();
+    drop(upstream);
     drop(h.upstream);
-    // Keep sending until the relay gives up and shuts the client down.
+    assert_eq!(read_to_end(&h.client), b"", "the FIN is passed on");
     let chunk = vec![7u8; 64 * 1024];
     while client.write_all(&chunk).is_ok() {}
     let stats = h.done.recv_timeout(TEST_TIMEOUT).expect("the relay ended");
