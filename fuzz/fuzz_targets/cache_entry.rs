@@ -9,7 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use webproxy::cache::disk::{decode, encode, fnv1a64};
+use webproxy::cache::disk::{decode, encode};
+use webproxy::cache::fnv::fnv1a64;
 
 fuzz_target!(|data: &[u8]| {
     let _ = decode(data);

@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&query[..i], Some(&query[i..])),
         None => (&query[..], None),
     };
-    let _ = set.check(host, path);
+    let _ = set.check(&webproxy::uri::normalize_host(host), path);
     assert!(set.diff(&set).is_empty());
 
     for (kind, rule) in set.rules() {
@@ -64,6 +64,7 @@ fuzz_target!(|data: &[u8]| {
         );
 
         let host = host_for(&rule.pattern.host);
+        let host = webproxy::uri::normalize_host(&host);
         let verdict = set.check(&host, rule.pattern.path.as_deref());
         match (kind, &verdict) {
             (ListKind::Block, Verdict::Block(_)) => {}
