@@ -14,9 +14,9 @@ use crate::upstream::PoolConfig;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct PoolArgs {
-    /// worker threads
-    #[arg(long, value_name = "N", default_value = "64", value_parser = count)]
-    pub threads: usize,
+    /// worker threads [default: 16 per core, from 16 to 64]
+    #[arg(long, value_name = "N", value_parser = count)]
+    pub threads: Option<usize>,
     /// open client connections at most (fitted to the descriptor limit);
     /// more get 503
     #[arg(long, value_name = "N", default_value = "4096", value_parser = count)]
@@ -39,7 +39,7 @@ impl PoolArgs {
     /// go to ([`crate::cli::parent`]).
     pub fn server_config(&self, timeouts: Timeouts, parents: Parents) -> server::Config {
         server::Config {
-            threads: self.threads,
+            threads: self.threads.unwrap_or_else(server::default_threads),
             max_connections: self.max_connections,
             timeouts: Timeouts {
                 client_idle: self.idle_timeout,
