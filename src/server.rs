@@ -430,16 +430,28 @@ fn expire(mut client: Client) {
 
 // ANCHOR: serve
 /// Serves requests on one connection until it closes or has to wait.
-fn serve(shared: Arc<Shared>, mut client: Client) {
+fn serve(shared: Arc<Shared>, client: Client) {
+    serve_from(shared, client, None);
+}
+
+/// The loop of [`serve`]. `handed` is a request whose head a worker has
+/// read and whose body this thread, one of its own, is to take.
+fn serve_from(shared: Arc<Shared>, mut client: Client, mut handed: Option<(RequestHead, Instant)>) {
+    let own_thread = handed.is_some();
     loop {
-        let started = client.head_since.unwrap_or_else(Instant::now);
-        let mut request = match next_request(&shared, &mut client) {
-            Next::Request(request) => request,
-            Next::Park => return park(&shared, client),
-            Next::Close => return client.conn.close(),
-            Next::Error(error) => {
-                respond_with_error(&mut client.conn, client.peer, None, &error, started);
-                return client.conn.close();
+        let (mut request, started) = match handed.take() {
+            Some(handed) => handed,
+            None => {
+                let started = client.head_since.unwrap_or_else(Instant::now);
+                match next_request(&shared, &mut client) {
+                    Next::Request(request) => (request, started),
+                    Next::Park => return park(&shared, client),
+                    Next::Close => return client.conn.close(),
+                    Next::Error(error) => {
+                        respond_with_error(&mut client.conn, client.peer, None, &error, started);
+                        return client.conn.close();
+                    }
+                }
             }
         };
         client.head_since = None;
@@ -451,6 +463,9 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
         let has_body = ["Content-Length", "Transfer-Encoding"]
             .iter()
             .any(|name| request.headers.contains(name));
+        if has_body && !own_thread {
+            return on_own_thread(&shared, client, request, started);
+        }
         if has_body {
             if client.conn.set_read_timeout(timeouts.client_read).is_err() {
                 return client.conn.close();
@@ -526,8 +541,9 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
             Persist::KeepAlive => {
                 client.idle_since = Instant::now();
                 // Fairness: a worker that kept serving the same eager client
-                // would leave every queued connection waiting behind it.
-                if shared.pool.waiting() > 0 {
+                // would leave every queued connection waiting behind it. A
+                // thread of its own served one body and hands back.
+                if own_thread || shared.pool.waiting() > 0 {
                     return if client.conn.buffered().is_empty() {
                         park(&shared, client)
                     } else {
@@ -540,6 +556,26 @@ fn serve(shared: Arc<Shared>, mut client: Client) {
     }
 }
 // ANCHOR_END: serve
+
+// ANCHOR: own_thread
+/// A request body comes as fast as its client sends it: with the minimum
+/// rate, a byte a second for the first ten seconds. A worker that read it
+/// would be a worker nobody else could have, and a few dozen slow uploads
+/// would hold them all, so the exchange moves to a thread of its own (as a
+/// tunnel does in stage 4) and the connection goes back to the pool after
+/// it. The connection limit bounds these threads, as it bounds
+/// connections.
+fn on_own_thread(shared: &Arc<Shared>, client: Client, request: RequestHead, started: Instant) {
+    let shared = Arc::clone(shared);
+    let spawned = std::thread::Builder::new()
+        .name("request-body".into())
+        .spawn(move || serve_from(shared, client, Some((request, started))));
+    if let Err(e) = spawned {
+        // The thread's closure, and the connection in it, is gone: closed.
+        log::error!("cannot start a thread for a request body ({e}); connection closed");
+    }
+}
+// ANCHOR_END: own_thread
 
 impl Shared {
     /// The figures of the server and of every layer of its handler.

@@ -874,6 +874,32 @@ fn a_slow_request_head_does_not_hold_a_worker() {
 // ANCHOR_END: slow_head
 
 #[test]
+fn a_slow_request_body_does_not_hold_a_worker() {
+    // One worker, and a client that sends a POST head and only part of
+    // its body. The body is read on a thread of its own; a worker that
+    // read it would be held for the whole read timeout (30 s here), longer
+    // than this test's client waits.
+    let timeouts = Timeouts {
+        client_read: Duration::from_secs(30),
+        ..test_timeouts()
+    };
+    let origin = Origin::fixed(Reply::ok("served"));
+    let proxy = proxy_with(1, 16, timeouts);
+    let mut slow = Client::connect(proxy);
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nhalf",
+        origin.url("/upload")
+    );
+    slow.send(head.into_bytes());
+    let response = get(proxy, &origin.url("/ordinary"));
+    assert_eq!(response.body_text(), "served");
+    // The rest of the upload comes, and it is served too.
+    slow.send(vec![b'x'; 96]);
+    let response = slow.read_response();
+    assert_eq!(response.body_text(), "served", "{}", slow.transcript());
+}
+
+#[test]
 fn a_request_that_waited_for_a_worker_is_served_not_dropped() {
     // One worker, busy for longer than the idle timeout. A client that sent
     // its request meanwhile was never idle: the proxy was slow, and the
