@@ -454,18 +454,19 @@ fn serve_from(shared: Arc<Shared>, mut client: Client, mut handed: Option<(Reque
                 }
             }
         };
-        client.head_since = None;
-        last_if_content_may_go_unread(&mut request);
-        let timeouts = &shared.config.timeouts;
-        // A body may take the full read timeout, and must keep up with the
-        // minimum rate. Most requests have none (RFC 9112 §6.3: no framing
-        // field, no body), and are spared the system call.
-        let has_body = ["Content-Length", "Transfer-Encoding"]
-            .iter()
-            .any(|name| request.headers.contains(name));
+        // Most requests have no body (RFC 9112 §6.3: no framing field, or a
+        // length of 0), and are spared a thread of their own and the
+        // system calls below. A framing error is the handler's to answer.
+        let framing = body::request_framing(&request);
+        let has_body = matches!(framing, Ok(Framing::Chunked | Framing::Length(1..)));
         if has_body && !own_thread {
             return on_own_thread(&shared, client, request, started);
         }
+        client.head_since = None;
+        last_if_content_may_go_unread(&mut request, &framing);
+        let timeouts = &shared.config.timeouts;
+        // A body may take the full read timeout, and must keep up with the
+        // minimum rate.
         if has_body {
             if client.conn.set_read_timeout(timeouts.client_read).is_err() {
                 return client.conn.close();
@@ -619,11 +620,8 @@ impl Shared {
 /// risk. So such a request is the connection's last: marked
 /// `Connection: close`, it makes every layer answer and close. The mark
 /// goes no further, as `Connection` is hop-by-hop.
-fn last_if_content_may_go_unread(request: &mut RequestHead) {
-    let bodiless = matches!(
-        body::request_framing(request),
-        Ok(Framing::Empty | Framing::Length(0))
-    );
+fn last_if_content_may_go_unread(request: &mut RequestHead, framing: &Result<Framing, HttpError>) {
+    let bodiless = matches!(framing, Ok(Framing::Empty | Framing::Length(0)));
     if (request.method == "GET" || request.method == "HEAD") && !bodiless {
         request.headers.append("Connection", "close");
     }
