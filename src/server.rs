@@ -46,7 +46,7 @@ use crate::limits::{self, ClientPlace, PerClient};
 use crate::listen::Shutdown;
 use crate::logging::Note;
 use crate::message::RequestHead;
-use crate::pool::{PoolHandle, ThreadPool};
+use crate::pool::{self, PoolHandle, ThreadPool};
 use crate::relay::Timeouts;
 use crate::respond::{finish, log_access, respond_with_error};
 use crate::stats::{self, Counters, Page, Stats, Value};
@@ -541,15 +541,18 @@ fn serve_from(shared: Arc<Shared>, mut client: Client, mut handed: Option<(Reque
         ) {
             Persist::KeepAlive => {
                 client.idle_since = Instant::now();
+                // A thread of its own served one body and hands back.
+                if own_thread {
+                    return schedule(&shared, client);
+                }
                 // Fairness: a worker that kept serving the same eager client
-                // would leave every queued connection waiting behind it. A
-                // thread of its own served one body and hands back.
-                if own_thread || shared.pool.waiting() > 0 {
-                    return if client.conn.buffered().is_empty() {
-                        park(&shared, client)
-                    } else {
-                        schedule(&shared, client)
-                    };
+                // would leave every queued connection waiting behind it. So
+                // the connection goes to the back of the queue, not to the
+                // waiting room: its next request is usually there by the
+                // time a worker takes it, and if not, that worker parks it.
+                if shared.pool.waiting() > 0 {
+                    schedule(&shared, client);
+                    return pool::end_turn();
                 }
             }
             Persist::Close => return client.conn.close(),

@@ -840,6 +840,33 @@ fn idle_persistent_connections_do_not_starve_new_clients() {
     }
 }
 
+#[test]
+fn an_eager_client_does_not_keep_the_only_worker() {
+    // One worker, and a client that sent twenty requests at once, each
+    // answered in 20 ms. A worker that served the whole batch before it
+    // looked at its queue would keep a second client waiting for all of it.
+    let origin = Origin::routes([
+        ("/batch", Reply::ok("batch").pace(Duration::from_millis(20))),
+        ("/other", Reply::ok("other")),
+    ]);
+    let proxy = proxy_with(1, 16, test_timeouts());
+    let mut eager = Client::connect(proxy);
+    eager.send(Req::get(&origin.url("/batch")).to_bytes().repeat(20));
+    assert!(origin.wait_for_hits(1, Duration::from_secs(5)));
+    assert_eq!(get(proxy, &origin.url("/other")).body_text(), "other");
+    let served = origin.hits_for("/batch");
+    assert!(
+        served < 20,
+        "the second client was served only after the eager one's {served} requests\n{}",
+        eager.transcript()
+    );
+    // Sent to the back of the queue, not forgotten: all twenty come back.
+    for _ in 0..20 {
+        let response = eager.read_response();
+        assert_eq!(response.body_text(), "batch", "{}", eager.transcript());
+    }
+}
+
 // ANCHOR: slow_head
 #[test]
 fn a_slow_request_head_does_not_hold_a_worker() {
