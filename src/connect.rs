@@ -31,13 +31,13 @@ use std::time::Instant;
 
 use crate::body::{self, Framing};
 use crate::conn::Conn;
+use crate::dial::{self, ConnectError, Timeouts};
 use crate::error::HttpError;
 use crate::handler::{Handled, Handler, Request};
 use crate::logging::{Access, Note};
 use crate::message::RequestHead;
 use crate::parent::Parents;
 use crate::parent_connect;
-use crate::relay::{self, ConnectError, Timeouts};
 use crate::respond::respond_with_error;
 use crate::stats::{Stats, Value};
 use crate::tunnel::{self, PortPolicy, Tunnels};
@@ -217,7 +217,7 @@ fn connect_upstream(
     if !config.parents.is_empty() {
         return parent_connect::open(&config.parents, request, authority, timeouts);
     }
-    match relay::connect(authority, timeouts.connect) {
+    match dial::connect(authority, timeouts.connect) {
         Ok(stream) => Ok((stream, Vec::new())),
         // A tunnel has no response to wait for, so the connect timeout is the
         // only timeout there is: it gets the gateway-timeout status.

@@ -24,10 +24,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::conn::Conn;
+use crate::dial::{Connector, Timeouts};
 use crate::error::HttpError;
 use crate::logging::Note;
 use crate::message::RequestHead;
-use crate::relay::{self, Connector, Outcome, RelayError, Timeouts};
+use crate::relay::{self, Outcome, RelayError};
 use crate::stats::Stats;
 use crate::uri;
 

@@ -20,7 +20,8 @@
 //! - [`body`]: message framing (Content-Length, chunked, close) and streaming copies.
 //! - [`forward`]: what a proxy changes in a message: hop-by-hop fields, Host, Via.
 //! - [`error`]: the error responses the proxy writes itself.
-//! - [`relay`]: one request to the origin and its response back; timeouts.
+//! - [`dial`]: reaching the next hop: connecting, the `Connector` seam, timeouts.
+//! - [`relay`]: one request to the origin and its response back.
 //! - [`logging`]: logger setup and the access-log line.
 //! - [`respond`]: the end of an exchange: the error response and the access line.
 //! - [`listen`]: binding, announcing the address, and stopping a server.
@@ -75,6 +76,7 @@ pub mod caching;
 pub mod cli;
 pub mod conn;
 pub mod connect;
+pub mod dial;
 pub mod error;
 pub mod filter;
 pub mod forward;

@@ -29,9 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::conn::Conn;
+use crate::dial::{self, Timeouts};
 use crate::error::HttpError;
 use crate::forward::RequestForm;
-use crate::relay::{self, Timeouts};
 use crate::uri::{self, Authority};
 
 /// How long a parent that could not be reached is tried only after the
@@ -88,7 +88,7 @@ impl Parents {
     pub fn open(&self, timeouts: &Timeouts) -> Result<(Conn, &Authority), HttpError> {
         let mut failures = Vec::new();
         for parent in self.in_order(Instant::now()) {
-            match relay::open(&parent.authority, timeouts) {
+            match dial::open(&parent.authority, timeouts) {
                 Ok(conn) => {
                     if parent.state().take().is_some() {
                         log::info!("parent proxy {} answers again", parent.authority);

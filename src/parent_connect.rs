@@ -26,11 +26,11 @@ use std::io::Write;
 use std::net::TcpStream;
 
 use crate::conn::HeadError;
+use crate::dial::Timeouts;
 use crate::error::HttpError;
 use crate::forward;
 use crate::message::RequestHead;
 use crate::parent::Parents;
-use crate::relay::Timeouts;
 use crate::uri::Authority;
 
 // ANCHOR: open

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 
 use crate::body::{self, Framing};
 use crate::conn::{Conn, MinRate, is_timeout};
+use crate::dial::Timeouts;
 use crate::error::HttpError;
 use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
@@ -47,11 +48,9 @@ use crate::listen::Shutdown;
 use crate::logging::Note;
 use crate::message::RequestHead;
 use crate::pool::{self, PoolHandle, ThreadPool};
-use crate::relay::Timeouts;
 use crate::respond::{finish, log_access, respond_with_error};
-use crate::stats::{self, Counters, Page, Stats, Value};
+use crate::stats::{self, Counters};
 use crate::upstream::{Pool, PoolConfig};
-use crate::uri;
 use crate::waiting::{Parked, WaitingRoom};
 
 /// How the server is sized and timed.
@@ -475,14 +474,7 @@ fn serve_from(shared: Arc<Shared>, mut client: Client, mut handed: Option<(Reque
         }
         shared.counters.count(&request);
         if let Some(page) = stats::own_page(&request, shared.local_addr) {
-            // The PAC page names the proxy by the request's Host: it must
-            // be a host, not script.
-            match uri::check_host_field(&request) {
-                Ok(()) => serve_page(&shared, &mut client, &request, page, started),
-                Err(e) => {
-                    respond_with_error(&mut client.conn, client.peer, Some(&request), &e, started)
-                }
-            }
+            pages::serve_page(&shared, &mut client, &request, page, started);
             return client.conn.close();
         }
         // An OPTIONS or TRACE with `Max-Forwards: 0` stops here, whatever
@@ -581,40 +573,6 @@ fn on_own_thread(shared: &Arc<Shared>, client: Client, request: RequestHead, sta
 }
 // ANCHOR_END: own_thread
 
-impl Shared {
-    /// The figures of the server and of every layer of its handler.
-    fn stats(&self) -> Stats {
-        let mut stats = Stats::default();
-        self.counters.server_section(
-            &mut stats,
-            self.active.load(Ordering::Relaxed),
-            self.config.threads,
-        );
-        let pool = self.upstream.stats();
-        stats
-            .section("upstream connections")
-            .row("upstream_opened", "opened", Value::Count(pool.opened))
-            .row(
-                "upstream_reused",
-                "requests on a kept connection",
-                Value::Count(pool.reused),
-            )
-            .row(
-                "upstream_reuse_ratio",
-                "reuse ratio",
-                stats::ratio(pool.reused, pool.opened + pool.reused),
-            )
-            .row(
-                "upstream_idle",
-                "idle, kept",
-                Value::Count(self.upstream.idle() as u64),
-            );
-        self.handler.stats(&mut stats);
-        self.counters.hosts_section(&mut stats);
-        stats
-    }
-}
-
 // ANCHOR: unread_content
 /// Content in a GET or HEAD has no meaning (RFC 9110 §9.3.1, §9.3.2), and a
 /// layer may answer such a request without reading it: a cache hit does.
@@ -631,28 +589,7 @@ fn last_if_content_may_go_unread(request: &mut RequestHead, framing: &Result<Fra
 }
 // ANCHOR_END: unread_content
 
-/// The access log's note for the proxy's own pages: answered without any
-/// upstream, as squid's own pages are.
-const PAGE: Note = Note::new("PAGE", "TCP_MEM_HIT", false);
-
-/// Answers a request for one of our pages, and logs it.
-fn serve_page(
-    shared: &Shared,
-    client: &mut Client,
-    request: &RequestHead,
-    page: Page,
-    started: Instant,
-) {
-    // The PAC file must name the proxy as the client reached it.
-    let proxy = request
-        .headers
-        .get_str("Host")
-        .filter(|h| !h.is_empty())
-        .map_or_else(|| shared.local_addr.to_string(), str::to_string);
-    let stats = shared.stats();
-    let bytes = stats::write_page(&mut client.conn, page, &stats, &proxy).unwrap_or(0);
-    log_access(client.peer, request, 200, bytes, started, Some(PAGE));
-}
+mod pages;
 
 #[cfg(test)]
 mod tests;

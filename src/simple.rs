@@ -18,9 +18,10 @@ use std::net::TcpListener;
 use std::time::Instant;
 
 use crate::conn::{Conn, HeadError};
+use crate::dial::{Direct, Timeouts};
 use crate::error::HttpError;
 use crate::listen::Shutdown;
-use crate::relay::{self, Direct, RelayError, Timeouts};
+use crate::relay::{self, RelayError};
 use crate::respond::{finish, respond_with_error};
 use crate::uri;
 

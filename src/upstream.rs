@@ -6,7 +6,7 @@
 //! after a complete exchange the proxy can keep the connection and send the
 //! next request for that origin on it. This module is the place they wait:
 //! a [`Pool`] of idle connections keyed by host and port, implementing
-//! [`relay::Connector`].
+//! [`dial::Connector`].
 //!
 //! Three things keep it honest:
 //!
@@ -32,10 +32,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::conn::Conn;
+use crate::dial::{self, Connector, Timeouts};
 use crate::error::HttpError;
 use crate::forward::RequestForm;
 use crate::parent::Parents;
-use crate::relay::{self, Connector, Timeouts};
 use crate::uri::Authority;
 
 /// How many idle connections to keep, for how long, and where they go.
@@ -185,7 +185,7 @@ impl Connector for Pool {
 
     fn fresh(&self, authority: &Authority) -> Result<Conn, HttpError> {
         let conn = if self.config.parents.is_empty() {
-            relay::open(authority, &self.timeouts)?
+            dial::open(authority, &self.timeouts)?
         } else {
             let (conn, parent) = self.config.parents.open(&self.timeouts)?;
             log::debug!("{authority}: through parent proxy {parent}");

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::client::Framing;
 use common::*;
-use webproxy::relay::Timeouts;
+use webproxy::dial::Timeouts;
 use webproxy::server::Config;
 
 fn proxy() -> SocketAddr {

@@ -41,6 +41,8 @@ pub(super) fn unchanged(seen: &mut Option<Stamp>, path: &Path) -> bool {
 impl LiveRules {
     /// Reads every rule file and swaps the result in; `seen` (under its
     /// lock) receives the new stamps.
+    // Until the body uses `seen`, clippy would rather it were a slice.
+    #[allow(clippy::ptr_arg)]
     pub(super) fn reload_locked(
         &self,
         seen: &mut Vec<Option<Stamp>>,

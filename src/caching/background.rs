@@ -18,7 +18,7 @@
 //!   busy, the request validates in the foreground, as without the
 //!   directive, which is always allowed;
 //! - the job reaches the origin on a connection of its own
-//!   ([`relay::open`], with the proxy's timeouts): the request's connector
+//!   ([`dial::open`], with the proxy's timeouts): the request's connector
 //!   is only lent to the request, and every socket here has a timeout, so a
 //!   job ends even when the origin is silent.
 //!
@@ -37,9 +37,9 @@ use crate::cache::control::RequestDirectives;
 use crate::cache::not_modified::validators_agree;
 use crate::cache::variant::variant_id;
 use crate::cache::{Cache, Capture, StoredResponse, conditional, policy};
+use crate::dial::{self, Timeouts};
 use crate::forward;
 use crate::message::RequestHead;
-use crate::relay::{self, Timeouts};
 use crate::uri::AbsoluteUri;
 
 /// Background revalidations running at once, at most.
@@ -167,7 +167,7 @@ impl Job {
         }
         let request_time = cache.clock().now();
         let mut upstream =
-            relay::open(&self.uri.authority, &self.timeouts).map_err(|e| e.to_string())?;
+            dial::open(&self.uri.authority, &self.timeouts).map_err(|e| e.to_string())?;
         forward::write_request_head(
             &mut upstream,
             "GET",

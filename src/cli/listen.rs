@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::time::Duration;
 
 use super::{fail, seconds};
+use crate::dial::Timeouts;
 use crate::listen::{self, Shutdown};
-use crate::relay::Timeouts;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ListenArgs {

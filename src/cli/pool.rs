@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::{count, seconds};
 use crate::conn::MinRate;
+use crate::dial::Timeouts;
 use crate::parent::Parents;
-use crate::relay::Timeouts;
 use crate::server;
 use crate::upstream::PoolConfig;
 

@@ -18,9 +18,9 @@ use webproxy::access::{AccessConfig, AccessControl};
 use webproxy::cache::Cache;
 use webproxy::caching::Caching;
 use webproxy::connect::{Connect, TunnelConfig};
+use webproxy::dial::Timeouts;
 use webproxy::handler::{Handler, Relay};
 use webproxy::listen::Shutdown;
-use webproxy::relay::Timeouts;
 use webproxy::server::{Config, Server};
 use webproxy::simple;
 
