@@ -34,12 +34,11 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::body::{self, Framing};
-use crate::conn::{Conn, MinRate, is_timeout};
-use crate::dial::Timeouts;
+use crate::conn::{Conn, is_timeout};
 use crate::error::HttpError;
 use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
@@ -50,60 +49,11 @@ use crate::message::RequestHead;
 use crate::pool::{self, PoolHandle, ThreadPool};
 use crate::respond::{finish, log_access, respond_with_error};
 use crate::stats::{self, Counters};
-use crate::upstream::{Pool, PoolConfig};
+use crate::upstream::Pool;
 use crate::waiting::{Parked, WaitingRoom};
 
-/// How the server is sized and timed.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Worker threads in the pool.
-    pub threads: usize,
-    /// Open client connections at most; more get a 503.
-    pub max_connections: usize,
-    pub timeouts: Timeouts,
-    /// Idle upstream connections kept for reuse.
-    pub upstream: PoolConfig,
-    /// Open connections from one client address at most; more get a 503.
-    pub max_connections_per_client: usize,
-    /// How fast a request body must arrive (`None`: only the read timeout).
-    pub min_body_rate: Option<MinRate>,
-}
-
-/// How many workers a server gets unless told: 16 for each core the
-/// process may run on, 16 at least and 64 at most.
-///
-/// A worker blocked on an origin costs only memory, so more workers than
-/// cores let requests wait on slow origins side by side. But every worker
-/// with a request to serve is a thread the scheduler shares the cores
-/// among: with 64 of them on one core, a worker taken off the CPU in the
-/// middle of a response (or while it holds a lock the others need) waits
-/// for all the others' turns, and a few responses in a hundred took over
-/// 100 ms where the direct path took 15. Sized by cores, the same load
-/// stays under 40 ms. `--threads` sets it by hand, for origins that are
-/// slow enough to keep many more workers waiting.
-pub fn default_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    cores.saturating_mul(16).clamp(16, 64)
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            threads: default_threads(),
-            // Waiting connections cost a descriptor and a small buffer, not
-            // a thread, so thousands are fine; `limits` fits this into the
-            // descriptors the process may open.
-            max_connections: 4096,
-            timeouts: Timeouts::default(),
-            upstream: PoolConfig::default(),
-            max_connections_per_client: 1024,
-            min_body_rate: Some(MinRate {
-                bytes_per_sec: 500,
-                grace: Duration::from_secs(10),
-            }),
-        }
-    }
-}
+mod config;
+pub use config::{Config, default_threads};
 
 /// How long a worker that just answered a request waits for the next one on
 /// the same connection before parking it, when no other connection needs a
@@ -561,14 +511,37 @@ fn serve_from(shared: Arc<Shared>, mut client: Client, mut handed: Option<(Reque
 /// tunnel does in stage 4) and the connection goes back to the pool after
 /// it. The connection limit bounds these threads, as it bounds
 /// connections.
-fn on_own_thread(shared: &Arc<Shared>, client: Client, request: RequestHead, started: Instant) {
-    let shared = Arc::clone(shared);
+fn on_own_thread(shared: &Arc<Shared>, mut client: Client, request: RequestHead, started: Instant) {
+    // The exchange reaches the thread through a channel, not inside its
+    // closure, so that it is still here to be answered if no thread starts.
+    let (hand, take) = mpsc::sync_channel(1);
+    let thread_shared = Arc::clone(shared);
     let spawned = std::thread::Builder::new()
         .name("request-body".into())
-        .spawn(move || serve_from(shared, client, Some((request, started))));
-    if let Err(e) = spawned {
-        // The thread's closure, and the connection in it, is gone: closed.
-        log::error!("cannot start a thread for a request body ({e}); connection closed");
+        .spawn(move || {
+            if let Ok((client, handed)) = take.recv() {
+                serve_from(thread_shared, client, Some(handed));
+            }
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = hand.send((client, (request, started)));
+        }
+        Err(e) => {
+            log::error!("cannot start a thread for a request body: {e}");
+            let error = HttpError::new(
+                503,
+                "the proxy cannot take a request body now; try again later",
+            );
+            respond_with_error(
+                &mut client.conn,
+                client.peer,
+                Some(&request),
+                &error,
+                started,
+            );
+            client.conn.close();
+        }
     }
 }
 // ANCHOR_END: own_thread
