@@ -46,7 +46,7 @@ use crate::cache::freshness::{self, OriginFailure, Reuse};
 use crate::cache::not_modified::validators_agree;
 use crate::cache::{Cache, Capture, StoredResponse, conditional, invalidation, key, policy};
 use crate::conn::Conn;
-use crate::dial::{Connector, Timeouts};
+use crate::dial::Connector;
 use crate::error::HttpError;
 use crate::forward::{self, Persist};
 use crate::handler::{Handled, Handler, Request};
@@ -181,7 +181,7 @@ impl<H: Handler> Caching<H> {
                 // RFC 9111 §5.2.1.7: the client wants nothing from the origin.
                 Reuse::MustValidate if ask.directives.only_if_cached => {}
                 // RFC 5861 §3: answer at once, and ask the origin afterwards.
-                Reuse::MustValidate if self.revalidate_later(&ask, &stored, request.timeouts) => {
+                Reuse::MustValidate if self.revalidate_later(&ask, &stored) => {
                     let result = serve_stored(client, head, &stored, now, "hit; fwd=stale");
                     return (result, CacheResult::Stale);
                 }
@@ -207,12 +207,7 @@ impl<H: Handler> Caching<H> {
     /// or finds one already running. False when the stale response may not
     /// be served, or when the background is full: then the request
     /// validates in the foreground.
-    fn revalidate_later(
-        &self,
-        ask: &Ask<'_>,
-        stored: &Arc<StoredResponse>,
-        timeouts: &Timeouts,
-    ) -> bool {
+    fn revalidate_later(&self, ask: &Ask<'_>, stored: &Arc<StoredResponse>) -> bool {
         let now = self.cache.clock().now();
         // The job stores what it learns, which a no-store request forbids.
         if ask.directives.no_store
@@ -228,7 +223,7 @@ impl<H: Handler> Caching<H> {
             stored: Arc::clone(stored),
             request,
             uri: ask.uri.clone(),
-            timeouts: *timeouts,
+            upstream: ask.upstream.detached(),
         };
         match self.background.start(job) {
             Started::Now | Started::Already => true,

@@ -114,6 +114,12 @@ pub trait Connector: Send + Sync {
         let _ = (authority, conn);
     }
 
+    /// A connector of its own, for work that outlives the request it came
+    /// with (stage 3 revalidates stale entries in the background): it
+    /// reaches the same next hop, the origin or the same parent proxies,
+    /// and keeps nothing for later.
+    fn detached(&self) -> Box<dyn Connector>;
+
     /// Should requests ask the origin to keep the connection open?
     fn keeps_connections(&self) -> bool {
         false
@@ -137,6 +143,10 @@ impl Connector for Direct {
 
     fn fresh(&self, authority: &Authority) -> Result<Conn, HttpError> {
         open(authority, &self.0)
+    }
+
+    fn detached(&self) -> Box<dyn Connector> {
+        Box::new(Direct(self.0))
     }
 }
 // ANCHOR_END: connector

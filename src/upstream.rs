@@ -212,6 +212,15 @@ impl Connector for Pool {
         idles.total += 1;
     }
 
+    fn detached(&self) -> Box<dyn Connector> {
+        // The same parents, if any; a pool that keeps no connection.
+        let config = PoolConfig {
+            max_idle: 0,
+            ..self.config.clone()
+        };
+        Box::new(Pool::new(config, self.timeouts))
+    }
+
     fn keeps_connections(&self) -> bool {
         true
     }

@@ -161,6 +161,39 @@ fn the_childs_cache_answers_without_asking_the_parent() {
 }
 
 #[test]
+fn a_background_revalidation_goes_through_the_parent_too() {
+    // The "parent" is a recording origin whose answer is stale on arrival
+    // (an age past its max-age) but inside its stale-while-revalidate
+    // window: the child serves it again at once and revalidates it in the
+    // background. a.test resolves nowhere, so only the parent can answer.
+    let parent = Origin::fixed(
+        Reply::ok("stale but usable")
+            .header("Cache-Control", "max-age=10, stale-while-revalidate=600")
+            .header("Age", "20")
+            .header("ETag", "\"v1\""),
+    );
+    let child = start_stage3(through(&parents(&[parent.addr()])), cache());
+    let mut client = Client::connect(child);
+    for _ in 0..2 {
+        let response = client.request(&Req::get("http://a.test/feed"));
+        assert_eq!(response.body_text(), "stale but usable");
+    }
+    assert!(
+        parent.wait_for_hits(2, Duration::from_secs(5)),
+        "the background revalidation never reached the parent: {:?}",
+        parent
+            .requests()
+            .iter()
+            .map(|r| r.request_line())
+            .collect::<Vec<_>>()
+    );
+    let seen = parent.last_request();
+    assert_eq!(seen.request_line(), "GET http://a.test/feed HTTP/1.1");
+    assert_eq!(seen.header("If-None-Match"), Some("\"v1\""));
+    assert_eq!(seen.header_all("Via"), [webproxy::forward::via_to_parent()]);
+}
+
+#[test]
 fn a_dead_first_parent_fails_over_to_the_second() {
     let origin = Origin::fixed(Reply::ok("hello"));
     let parent = start_stage2(test_config());

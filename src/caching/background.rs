@@ -17,10 +17,11 @@
 //! - at most [`MAX_RUNNING`] at once for the whole proxy: when they are all
 //!   busy, the request validates in the foreground, as without the
 //!   directive, which is always allowed;
-//! - the job reaches the origin on a connection of its own
-//!   ([`dial::open`], with the proxy's timeouts): the request's connector
-//!   is only lent to the request, and every socket here has a timeout, so a
-//!   job ends even when the origin is silent.
+//! - the job reaches the origin on a connection of its own, through the
+//!   same next hop as the request (a parent proxy, if there is one): the
+//!   request's connector is only lent to the request, so the job gets a
+//!   [`Connector::detached`] one. Every socket it opens has the proxy's
+//!   timeouts, so a job ends even when the origin is silent.
 //!
 //! No lock is held during the exchange: the in-flight set is locked to
 //! check and insert an id, and again to remove it.
@@ -37,7 +38,7 @@ use crate::cache::control::RequestDirectives;
 use crate::cache::not_modified::validators_agree;
 use crate::cache::variant::variant_id;
 use crate::cache::{Cache, Capture, StoredResponse, conditional, policy};
-use crate::dial::{self, Timeouts};
+use crate::dial::Connector;
 use crate::forward;
 use crate::message::RequestHead;
 use crate::uri::AbsoluteUri;
@@ -92,7 +93,8 @@ pub struct Job {
     /// The client's request as a GET: its fields select the variant.
     pub request: RequestHead,
     pub uri: AbsoluteUri,
-    pub timeouts: Timeouts,
+    /// Where the job's connection comes from: the origin, or the parent.
+    pub upstream: Box<dyn Connector>,
 }
 
 /// The caching layer's background revalidations.
@@ -166,8 +168,10 @@ impl Job {
             fields.append(&f.name, f.value.clone());
         }
         let request_time = cache.clock().now();
-        let mut upstream =
-            dial::open(&self.uri.authority, &self.timeouts).map_err(|e| e.to_string())?;
+        let mut upstream = self
+            .upstream
+            .fresh(&self.uri.authority)
+            .map_err(|e| e.to_string())?;
         forward::write_request_head(
             &mut upstream,
             "GET",
@@ -175,9 +179,7 @@ impl Job {
             &fields,
             Framing::Empty,
             false,
-            // Straight to the origin: the job outlives the request, and with
-            // it the borrowed connector that knows about parent proxies.
-            forward::RequestForm::Origin,
+            self.upstream.request_form(),
         )
         .map_err(|e| format!("sending the request failed: {e}"))?;
         let head = loop {
