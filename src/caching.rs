@@ -36,7 +36,6 @@ mod storing;
 
 pub use report::CacheResult;
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -45,7 +44,7 @@ use crate::cache::control::RequestDirectives;
 use crate::cache::freshness::{self, OriginFailure, Reuse};
 use crate::cache::not_modified::validators_agree;
 use crate::cache::{Cache, Capture, StoredResponse, conditional, invalidation, key, policy};
-use crate::conn::Conn;
+use crate::conn::{self, Conn};
 use crate::dial::Connector;
 use crate::error::HttpError;
 use crate::forward::{self, Persist};
@@ -510,8 +509,7 @@ fn serve_stored(
         bytes,
         why: format!("client went away: {e}"),
     };
-    let mut bytes = forward::write_response_head(
-        client,
+    let head = forward::response_head(
         status,
         answer.reason,
         &answer.fields,
@@ -520,10 +518,11 @@ fn serve_stored(
         request.minor_version,
     )
     .map_err(|e| gone(0, e))?;
-    for piece in &answer.body {
-        client.write_all(piece).map_err(|e| gone(bytes, e))?;
-        bytes += piece.len() as u64;
-    }
+    // Head and body together: one system call, one packet for a small hit.
+    let mut pieces = vec![&head[..]];
+    pieces.extend(answer.body.iter().map(|piece| &piece[..]));
+    let mut bytes = 0;
+    conn::write_pieces(client, &pieces, &mut bytes).map_err(|e| gone(bytes, e))?;
     Ok(Outcome {
         status,
         bytes,

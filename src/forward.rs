@@ -357,6 +357,21 @@ pub fn write_response_head(
     persist: Persist,
     client_minor_version: u8,
 ) -> io::Result<u64> {
+    let head = response_head(status, reason, fields, body, persist, client_minor_version)?;
+    out.write_all(&head)?;
+    Ok(head.len() as u64)
+}
+
+/// The bytes [`write_response_head`] writes, for a caller that sends them
+/// together with a body it already holds.
+pub fn response_head(
+    status: u16,
+    reason: &str,
+    fields: &Headers,
+    body: Framing,
+    persist: Persist,
+    client_minor_version: u8,
+) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(512);
     write!(head, "HTTP/1.1 {status} {reason}\r\n")?;
     let unframed;
@@ -396,8 +411,7 @@ pub fn write_response_head(
         Persist::KeepAlive => {}
     }
     head.extend_from_slice(b"\r\n");
-    out.write_all(&head)?;
-    Ok(head.len() as u64)
+    Ok(head)
 }
 // ANCHOR_END: write_response_head
 
