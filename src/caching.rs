@@ -519,10 +519,9 @@ fn serve_stored(
     )
     .map_err(|e| gone(0, e))?;
     // Head and body together: one system call, one packet for a small hit.
-    let mut pieces = vec![&head[..]];
-    pieces.extend(answer.body.iter().map(|piece| &piece[..]));
+    let pieces = std::iter::once(&head[..]).chain(answer.body.iter().map(|piece| &piece[..]));
     let mut bytes = 0;
-    conn::write_pieces(client, &pieces, &mut bytes).map_err(|e| gone(bytes, e))?;
+    conn::write_pieces(client, pieces, &mut bytes).map_err(|e| gone(bytes, e))?;
     Ok(Outcome {
         status,
         bytes,

@@ -391,12 +391,19 @@ impl Write for Conn {
 /// A response head and a body already in memory (a cache hit) go out in
 /// one `writev` system call, not one per piece. The sockets have Nagle's
 /// algorithm off, so each write is a packet of its own, and every packet
-/// wakes the client: two writes per hit cost a tenth of the proxy's time.
-pub fn write_pieces(out: &mut impl Write, pieces: &[&[u8]], sent: &mut u64) -> io::Result<()> {
+/// wakes the client: on the cache-hit benchmark, that waking took a tenth
+/// of the proxy's time when a hit was two writes.
+pub fn write_pieces<'a>(
+    out: &mut impl Write,
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+    sent: &mut u64,
+) -> io::Result<()> {
+    // Empty pieces are left out: a write of nothing but them would return
+    // 0, which means the peer took nothing.
     let mut slices: Vec<IoSlice<'_>> = pieces
-        .iter()
+        .into_iter()
         .filter(|p| !p.is_empty())
-        .map(|p| IoSlice::new(p))
+        .map(IoSlice::new)
         .collect();
     let mut left = &mut slices[..];
     while !left.is_empty() {
@@ -548,7 +555,7 @@ mod tests {
         };
         let mut sent = 0;
         let pieces: [&[u8]; 4] = [b"HTTP/1.1 200 OK\r\n\r\n", b"", b"hello", b" world"];
-        write_pieces(&mut out, &pieces, &mut sent).unwrap();
+        write_pieces(&mut out, pieces, &mut sent).unwrap();
         assert_eq!(out.taken, b"HTTP/1.1 200 OK\r\n\r\nhello world");
         assert_eq!(sent, out.taken.len() as u64);
     }
@@ -562,7 +569,7 @@ mod tests {
         };
         let mut sent = 0;
         let pieces: [&[u8]; 2] = [b"head", b"a longer body"];
-        assert!(write_pieces(&mut out, &pieces, &mut sent).is_err());
+        assert!(write_pieces(&mut out, pieces, &mut sent).is_err());
         assert_eq!(sent, 8);
         assert_eq!(out.taken, b"heada lo");
     }
@@ -571,7 +578,8 @@ mod tests {
     fn write_pieces_reaches_the_socket_through_a_conn() {
         let (mut client, mut conn) = pair();
         let mut sent = 0;
-        write_pieces(&mut conn, &[b"head|", b"body"], &mut sent).unwrap();
+        let pieces: [&[u8]; 2] = [b"head|", b"body"];
+        write_pieces(&mut conn, pieces, &mut sent).unwrap();
         drop(conn);
         let mut got = Vec::new();
         client.read_to_end(&mut got).unwrap();
